@@ -1,0 +1,14 @@
+//! Reprise: a real-time daemon that transcribes speech and continues music.
+//!
+//! The crate is laid out by concern:
+//! - [`audio`]: the audio edge (capture, playback, resampling, WAV files);
+//! - [`music`]: music continuation; today its live MIDI ports;
+//! - [`rt`]: helpers for real-time threads (denormal guard, counters).
+//!
+//! Real-time callbacks only move data: they convert, copy into wait-free SPSC
+//! rings and count what did not fit. Everything else runs on ordinary threads.
+
+pub mod audio;
+pub mod music;
+mod names;
+pub mod rt;

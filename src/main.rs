@@ -1,0 +1,254 @@
+//! The `reprise` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+use reprise::audio::device::{self, ConfigRequest, HostChoice};
+use reprise::audio::wav::{WavFormat, WavSink, WavSource};
+use reprise::audio::{BlockSource, Capture, CaptureConfig, Playback, PlaybackConfig};
+use reprise::music::live;
+
+#[derive(Parser)]
+#[command(
+    name = "reprise",
+    version,
+    about = "Listens and plays along in real time"
+)]
+struct Cli {
+    /// Audio host: default, alsa or jack (jack needs a build with --features jack).
+    #[arg(long, global = true, default_value = "default")]
+    host: HostChoice,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List audio devices with their default configurations, and MIDI ports.
+    Devices,
+    /// Record from an input device into a mono WAV file.
+    Record {
+        /// How long to record, in seconds.
+        #[arg(long)]
+        seconds: f64,
+        /// The WAV file to write.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Input device name (exact, or a unique part of it); the default input if absent.
+        #[arg(long)]
+        device: Option<String>,
+        /// Sample rate of the file; the device's rate if absent. Resampled when they differ.
+        #[arg(long)]
+        rate: Option<u32>,
+        #[command(flatten)]
+        device_config: DeviceConfigArgs,
+        /// Sample encoding of the file: 16, 24 or f32.
+        #[arg(long, default_value = "16")]
+        format: WavFormat,
+    },
+    /// Play a WAV file on an output device (mixed down to mono, copied to every channel).
+    Play {
+        /// The WAV file to play.
+        file: PathBuf,
+        /// Output device name (exact, or a unique part of it); the default output if absent.
+        #[arg(long)]
+        device: Option<String>,
+        #[command(flatten)]
+        device_config: DeviceConfigArgs,
+    },
+}
+
+/// The device's own configuration; each is the device's default when absent.
+#[derive(clap::Args)]
+struct DeviceConfigArgs {
+    /// Run the device at this rate (an error if it cannot).
+    #[arg(long)]
+    device_rate: Option<u32>,
+    /// Open the device with this many channels (input is mixed down to mono).
+    #[arg(long)]
+    device_channels: Option<u16>,
+    /// Open the device with this sample format: i8, i16, i24, i32, u8, u16, u32, f32, f64, …
+    #[arg(long, value_parser = device::parse_sample_format)]
+    device_format: Option<cpal::SampleFormat>,
+}
+
+impl DeviceConfigArgs {
+    fn request(&self) -> ConfigRequest {
+        ConfigRequest {
+            rate: self.device_rate,
+            channels: self.device_channels,
+            format: self.device_format,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Devices => devices(cli.host),
+        Command::Record {
+            seconds,
+            output,
+            device,
+            rate,
+            device_config,
+            format,
+        } => record(
+            cli.host,
+            seconds,
+            &output,
+            device,
+            rate,
+            device_config.request(),
+            format,
+        ),
+        Command::Play {
+            file,
+            device,
+            device_config,
+        } => play(cli.host, &file, device, device_config.request()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("reprise: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn devices(host: HostChoice) -> anyhow::Result<()> {
+    let list = device::list_devices(host)?;
+    println!("Audio host: {}", list.host);
+    for (title, devices) in [
+        ("Audio inputs", &list.inputs),
+        ("Audio outputs", &list.outputs),
+    ] {
+        println!("{title}:");
+        if devices.is_empty() {
+            println!("  (none)");
+        }
+        for d in devices {
+            let mark = if d.is_default { " [default]" } else { "" };
+            match &d.default_config {
+                Ok(config) => println!("  {}{mark}: {config}", d.name),
+                Err(e) => println!("  {}{mark}: (no default configuration: {e})", d.name),
+            }
+        }
+    }
+    match live::list_ports() {
+        Ok(ports) => {
+            for (title, names) in [
+                ("MIDI inputs", &ports.inputs),
+                ("MIDI outputs", &ports.outputs),
+            ] {
+                println!("{title}:");
+                if names.is_empty() {
+                    println!("  (none)");
+                }
+                for n in names {
+                    println!("  {n}");
+                }
+            }
+        }
+        Err(e) => println!("MIDI: unavailable: {e}"),
+    }
+    Ok(())
+}
+
+fn record(
+    host: HostChoice,
+    seconds: f64,
+    output: &std::path::Path,
+    device: Option<String>,
+    rate: Option<u32>,
+    device_config: ConfigRequest,
+    format: WavFormat,
+) -> anyhow::Result<()> {
+    if !(seconds.is_finite() && seconds > 0.0) {
+        bail!("--seconds must be a positive number (got {seconds})");
+    }
+    let config = CaptureConfig {
+        host,
+        device_name: device,
+        rate,
+        device: device_config,
+        ..CaptureConfig::default()
+    };
+    let mut capture = Capture::start(&config)?;
+    let out_rate = capture.sample_rate();
+    let wanted = (seconds * out_rate as f64).round() as u64;
+    eprintln!(
+        "Recording {seconds} s from {:?} ({}) to {} at {out_rate} Hz",
+        capture.device_name(),
+        capture.device_config(),
+        output.display()
+    );
+    let mut sink = WavSink::create(output, out_rate, format)?;
+    let start = Instant::now();
+    let mut written = 0u64;
+    let result = (|| -> anyhow::Result<()> {
+        while written < wanted {
+            let Some(block) = capture.next_block()? else {
+                bail!("the capture stream ended early");
+            };
+            let take = block.len().min((wanted - written) as usize);
+            sink.write(&block[..take])?;
+            written += take as u64;
+        }
+        Ok(())
+    })();
+    let elapsed = start.elapsed().as_secs_f64();
+    let stats = capture.stats();
+    let frames = stats.frames.load(Ordering::Relaxed);
+    let overruns = stats.overrun_frames.load(Ordering::Relaxed);
+    let dropped = stats.dropped_blocks.load(Ordering::Relaxed);
+    let xruns = stats.xruns.load(Ordering::Relaxed);
+    capture.stop();
+    // Whatever was captured is kept, even when the device failed part way.
+    sink.finalize()
+        .with_context(|| format!("finishing {}", output.display()))?;
+    eprintln!(
+        "Wrote {written} samples ({:.3} s). Device delivered {frames} frames in {elapsed:.3} s \
+         ({:.0} Hz); overrun frames {overruns}, dropped blocks {dropped}, xruns {xruns}",
+        written as f64 / out_rate as f64,
+        frames as f64 / elapsed.max(1e-9),
+    );
+    result
+}
+
+fn play(
+    host: HostChoice,
+    file: &std::path::Path,
+    device: Option<String>,
+    device_config: ConfigRequest,
+) -> anyhow::Result<()> {
+    let config = PlaybackConfig {
+        host,
+        device_name: device,
+        device: device_config,
+        ..PlaybackConfig::default()
+    };
+    let mut playback = Playback::start(&config)?;
+    let mut source = WavSource::open(file, Some(playback.rate()), 0.05)?;
+    eprintln!(
+        "Playing {} ({:.2} s) on {:?} at {} Hz",
+        file.display(),
+        source.info().seconds(),
+        playback.device_name(),
+        playback.rate()
+    );
+    while let Some(block) = source.next_block()? {
+        playback.write_all(block, Duration::from_secs(3))?;
+    }
+    playback.drain(Duration::from_secs(5))?;
+    let underruns = playback.stats().underrun_frames.load(Ordering::Relaxed);
+    playback.stop();
+    eprintln!("Done; underrun frames {underruns}");
+    Ok(())
+}

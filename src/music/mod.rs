@@ -1,0 +1,3 @@
+//! Music continuation. So far: live MIDI ports ([`live`]).
+
+pub mod live;
