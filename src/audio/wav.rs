@@ -152,9 +152,7 @@ impl WavSource {
         self.samples_read += read;
         match result {
             Ok(()) => Ok(()),
-            Err(hound::Error::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                Err(self.truncated(expected))
-            }
+            Err(hound::Error::IoError(e)) if is_short_read(&e) => Err(self.truncated(expected)),
             Err(hound::Error::UnfinishedSample) => Err(self.truncated(expected)),
             Err(e) => Err(map_hound(e, &self.path)),
         }
@@ -205,14 +203,20 @@ impl BlockSource for WavSource {
     }
 }
 
+/// hound reports a file that ends early either as `UnexpectedEof` or as an `Other`
+/// error with this message.
+fn is_short_read(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::UnexpectedEof
+        || (e.kind() == std::io::ErrorKind::Other
+            && e.to_string().contains("Failed to read enough bytes"))
+}
+
 fn map_hound(e: hound::Error, path: &Path) -> AudioError {
     match e {
-        hound::Error::IoError(source) if source.kind() == std::io::ErrorKind::UnexpectedEof => {
-            AudioError::NotWav {
-                path: path.to_owned(),
-                detail: "the file ends inside its header".into(),
-            }
-        }
+        hound::Error::IoError(source) if is_short_read(&source) => AudioError::NotWav {
+            path: path.to_owned(),
+            detail: "the file ends inside its header".into(),
+        },
         hound::Error::IoError(source) => AudioError::Io {
             path: path.to_owned(),
             source,

@@ -1,0 +1,304 @@
+//! Capture, playback and `reprise record` on the default (ALSA) host, through the
+//! file-over-JACK route that `scripts/with-jack` configures: capture reads a known
+//! raw file at the pace of a real JACK server, playback lands in a raw file.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use reprise::audio::device::ConfigRequest;
+use reprise::audio::resample::resample_all;
+use reprise::audio::wav::quantize;
+use reprise::audio::{AudioError, BlockSource, Capture, CaptureConfig, Playback, PlaybackConfig};
+
+use common::{devices, max_abs_diff, reprise, stderr, test_signal};
+
+/// Writes interleaved frames to a raw file in the given sample format.
+fn write_raw(path: &Path, frames: &[Vec<f32>], format: cpal::SampleFormat) {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for frame in frames {
+        for &v in frame {
+            match format {
+                cpal::SampleFormat::I16 => out.write_all(&(quantize(v, 16) as i16).to_le_bytes()),
+                cpal::SampleFormat::I32 => out.write_all(&quantize(v, 32).to_le_bytes()),
+                cpal::SampleFormat::F32 => out.write_all(&v.to_le_bytes()),
+                other => panic!("test writes no {other}"),
+            }
+            .unwrap();
+        }
+    }
+}
+
+/// What cpal hands the callback for a stored value, as f32.
+fn as_delivered(v: f32, format: cpal::SampleFormat) -> f32 {
+    match format {
+        cpal::SampleFormat::I16 => quantize(v, 16) as f32 / 32768.0,
+        cpal::SampleFormat::I32 => (quantize(v, 32) as f64 / 2_147_483_648.0) as f32,
+        _ => v,
+    }
+}
+
+fn capture_known_file(rate: u32, channels: usize, format: cpal::SampleFormat) {
+    let _lock = devices();
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("mic.raw");
+    // Longer than what is read: past its end the file plugin repeats stale data.
+    let len = rate as usize * 4;
+    let per_channel: Vec<Vec<f32>> = (0..channels)
+        .map(|c| test_signal(rate, len, c as u32 + 1))
+        .collect();
+    let frames: Vec<Vec<f32>> = (0..len)
+        .map(|i| per_channel.iter().map(|ch| ch[i]).collect())
+        .collect();
+    write_raw(&raw, &frames, format);
+    let mono: Vec<f32> = frames
+        .iter()
+        .map(|f| f.iter().map(|&v| as_delivered(v, format)).sum::<f32>() / channels as f32)
+        .collect();
+    let reference = resample_all(&mono, rate, 16_000).unwrap();
+
+    // SAFETY of the environment change: device tests hold the lock, and no other thread
+    // of this process reads the environment concurrently.
+    unsafe { std::env::set_var("TEST_MIC_RAW", &raw) };
+    let config = CaptureConfig {
+        rate: Some(16_000),
+        device: ConfigRequest {
+            rate: Some(rate),
+            channels: Some(channels as u16),
+            format: Some(format),
+        },
+        ..CaptureConfig::default()
+    };
+    let mut capture = Capture::start(&config).unwrap();
+    assert_eq!(capture.device_rate(), rate);
+    assert_eq!(capture.sample_rate(), 16_000);
+    let wanted = 16_000 * 2;
+    let mut got = Vec::with_capacity(wanted + 320);
+    while got.len() < wanted {
+        got.extend_from_slice(capture.next_block().unwrap().unwrap());
+    }
+    let overruns = capture
+        .stats()
+        .overrun_frames
+        .load(std::sync::atomic::Ordering::Relaxed);
+    capture.stop();
+    got.truncate(wanted);
+    assert_eq!(overruns, 0);
+    // Sample-accurate: the live path gives exactly the offline resampling of the file.
+    let err = max_abs_diff(&got, &reference[..wanted]);
+    assert!(
+        err < 1e-5,
+        "{rate} Hz {channels} ch {format}: max error {err}"
+    );
+}
+
+#[test]
+fn capture_i16_mono_48k_to_16k() {
+    capture_known_file(48_000, 1, cpal::SampleFormat::I16);
+}
+
+#[test]
+fn capture_f32_stereo_44k1_to_16k() {
+    capture_known_file(44_100, 2, cpal::SampleFormat::F32);
+}
+
+#[test]
+fn capture_i32_three_channels_at_16k() {
+    capture_known_file(16_000, 3, cpal::SampleFormat::I32);
+}
+
+#[test]
+fn playback_lands_bit_exact_at_the_device() {
+    let _lock = devices();
+    let dir = tempfile::tempdir().unwrap();
+    let spk = dir.path().join("speaker.raw");
+    // SAFETY of the environment change: see capture_known_file.
+    unsafe { std::env::set_var("TEST_SPK_RAW", &spk) };
+    let config = PlaybackConfig {
+        device: ConfigRequest {
+            rate: Some(48_000),
+            channels: Some(1),
+            format: Some(cpal::SampleFormat::F32),
+        },
+        ..PlaybackConfig::default()
+    };
+    let mut playback = Playback::start(&config).unwrap();
+    // Starts away from zero so the start is easy to find in the file.
+    let signal: Vec<f32> = test_signal(48_000, 48_000, 7)
+        .iter()
+        .map(|v| v * 0.5 + 0.25)
+        .collect();
+    playback.write_all(&signal, Duration::from_secs(3)).unwrap();
+    playback.drain(Duration::from_secs(5)).unwrap();
+    let underruns = playback
+        .stats()
+        .underrun_frames
+        .load(std::sync::atomic::Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(200));
+    playback.stop();
+    let bytes = std::fs::read(&spk).unwrap();
+    let written: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let start = written
+        .iter()
+        .position(|&v| v != 0.0)
+        .expect("the signal reached the device");
+    assert!(
+        written.len() >= start + signal.len(),
+        "only {} samples arrived",
+        written.len() - start
+    );
+    assert_eq!(&written[start..start + signal.len()], &signal[..]);
+    assert_eq!(underruns, 0);
+}
+
+#[test]
+fn record_command_writes_the_right_length_and_content() {
+    let _lock = devices();
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("mic.raw");
+    let signal = test_signal(48_000, 48_000 * 4, 3);
+    let frames: Vec<Vec<f32>> = signal.iter().map(|&v| vec![v]).collect();
+    write_raw(&raw, &frames, cpal::SampleFormat::I16);
+    let delivered: Vec<f32> = signal
+        .iter()
+        .map(|&v| as_delivered(v, cpal::SampleFormat::I16))
+        .collect();
+    let reference = resample_all(&delivered, 48_000, 16_000).unwrap();
+    let out = dir.path().join("out.wav");
+    let output = reprise(
+        &[
+            "record",
+            "--seconds",
+            "1.5",
+            "-o",
+            out.to_str().unwrap(),
+            "--rate",
+            "16000",
+            "--device-rate",
+            "48000",
+            "--device-channels",
+            "1",
+            "--device-format",
+            "i16",
+        ],
+        &[("TEST_MIC_RAW", &raw)],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let mut reader = hound::WavReader::open(&out).unwrap();
+    let spec = reader.spec();
+    assert_eq!(
+        (spec.channels, spec.sample_rate, spec.bits_per_sample),
+        (1, 16_000, 16)
+    );
+    let samples: Vec<i32> = reader.samples::<i16>().map(|s| s.unwrap() as i32).collect();
+    assert_eq!(samples.len(), 24_000);
+    let worst = samples
+        .iter()
+        .zip(&reference)
+        .map(|(&s, &r)| (s - quantize(r, 16)).abs())
+        .max()
+        .unwrap();
+    assert!(
+        worst <= 1,
+        "recorded samples differ from the reference by {worst} LSB"
+    );
+}
+
+#[test]
+fn unknown_device_lists_the_available_ones() {
+    let _lock = devices();
+    let err = Capture::start(&CaptureConfig {
+        device_name: Some("no-such-microphone".into()),
+        ..CaptureConfig::default()
+    })
+    .err()
+    .unwrap();
+    let AudioError::UnknownDevice { available, .. } = &err else {
+        panic!("{err:?}");
+    };
+    assert!(available.iter().any(|n| n == "default"), "{available:?}");
+    let output = reprise(
+        &[
+            "record",
+            "--seconds",
+            "1",
+            "-o",
+            "/dev/null",
+            "--device",
+            "no-such-microphone",
+        ],
+        &[("TEST_MIC_RAW", Path::new("/dev/zero"))],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert!(
+        text.contains("no audio input device named \"no-such-microphone\""),
+        "{text}"
+    );
+    assert!(text.contains("\"default\""), "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+}
+
+#[test]
+fn unsupported_configuration_says_what_is_supported() {
+    let _lock = devices();
+    let output = reprise(
+        &[
+            "record",
+            "--seconds",
+            "1",
+            "-o",
+            "/dev/null",
+            "--device-rate",
+            "1000",
+        ],
+        &[("TEST_MIC_RAW", Path::new("/dev/zero"))],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert!(
+        text.contains("does not support 2 ch f32 1000 Hz; it supports: "),
+        "{text}"
+    );
+    assert!(text.contains("f32 1–64 ch 4000–"), "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+}
+
+#[test]
+fn bad_arguments_are_refused_cleanly() {
+    let output = reprise(&["record", "--seconds", "-3", "-o", "/dev/null"], &[]);
+    assert!(!output.status.success());
+    assert!(!stderr(&output).contains("panicked"));
+    let output = reprise(&["play", "/definitely/not/here.wav"], &[]);
+    assert!(!output.status.success());
+    assert!(!stderr(&output).contains("panicked"));
+}
+
+#[cfg(not(feature = "jack"))]
+#[test]
+fn jack_host_without_the_feature_is_explained() {
+    let output = reprise(&["--host", "jack", "devices"], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("--features jack"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn devices_lists_inputs_outputs_and_midi() {
+    let _lock = devices();
+    let output = reprise(&["devices"], &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = String::from_utf8_lossy(&output.stdout);
+    for heading in ["Audio inputs:", "Audio outputs:", "MIDI"] {
+        assert!(text.contains(heading), "{text}");
+    }
+    assert!(text.contains("default [default]: "), "{text}");
+}

@@ -1,0 +1,61 @@
+//! Shared helpers for the device tests. They expect the environment made by
+//! `scripts/with-jack`: a private JACK server and an ALSA default device that reads
+//! `$TEST_MIC_RAW` and writes `$TEST_SPK_RAW`, paced by that server.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard};
+
+/// Device tests share one JACK server and process-wide environment variables.
+static DEVICES: Mutex<()> = Mutex::new(());
+
+/// Takes the device lock and checks that the JACK test environment is there.
+pub fn devices() -> MutexGuard<'static, ()> {
+    assert!(
+        std::env::var_os("JACK_DEFAULT_SERVER").is_some()
+            && std::env::var_os("XDG_CONFIG_HOME").is_some(),
+        "device tests need a JACK server and the ALSA test route: run them through \
+         scripts/with-jack (scripts/test does)"
+    );
+    DEVICES.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A deterministic test signal in [-0.8, 0.8]: two tones and a little noise.
+pub fn test_signal(rate: u32, len: usize, seed: u32) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(747_796_405).wrapping_add(1);
+    (0..len)
+        .map(|i| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let noise = (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5;
+            let t = i as f32 / rate as f32;
+            0.45 * (2.0 * std::f32::consts::PI * 440.0 * t).sin()
+                + 0.25 * (2.0 * std::f32::consts::PI * 1234.5 * t + 0.3).sin()
+                + 0.1 * noise
+        })
+        .collect()
+}
+
+/// Largest absolute difference.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "lengths differ");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// Runs the `reprise` binary with extra environment variables.
+pub fn reprise(args: &[&str], env: &[(&str, &Path)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_reprise"));
+    command.args(args);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().expect("the reprise binary runs")
+}
+
+/// stderr as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}

@@ -1,0 +1,137 @@
+//! The bodies of the real-time callbacks must not allocate. They run here under an
+//! allocator that counts every allocation made inside `assert_no_alloc`.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+
+use assert_no_alloc::{AllocDisabler, assert_no_alloc, reset_violation_count, violation_count};
+
+use reprise::audio::capture::{CaptureSink, CaptureStats};
+use reprise::audio::playback::{PlaybackSource, PlaybackStats};
+use reprise::audio::resample::BlockPipeline;
+use reprise::music::live::{MidiEvent, MidiInSink, MidiInStats};
+
+#[global_allocator]
+static ALLOCATOR: AllocDisabler = AllocDisabler;
+
+// The violation counter is global: run one check at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn allocations_in(f: impl FnOnce()) -> u32 {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    reset_violation_count();
+    assert_no_alloc(f);
+    let count = violation_count();
+    reset_violation_count();
+    count
+}
+
+#[test]
+fn the_check_detects_an_allocation() {
+    let count = allocations_in(|| {
+        let v: Vec<u64> = Vec::with_capacity(64);
+        std::hint::black_box(v);
+    });
+    assert!(count > 0, "the allocation checker saw nothing");
+}
+
+#[test]
+fn capture_callback_does_not_allocate() {
+    let (producer, mut consumer) = rtrb::RingBuffer::<f32>::new(4096);
+    let stats = Arc::new(CaptureStats::default());
+    let mut stereo = CaptureSink::new(producer, 2, stats.clone());
+    let i16_data: Vec<i16> = (0..1024).map(|i| (i * 31 % 2000) as i16 - 1000).collect();
+    let f32_data: Vec<f32> = (0..1024).map(|i| (i as f32 * 0.01).sin()).collect();
+    let u16_data: Vec<u16> = (0..1024).map(|i| (i * 61 % 65535) as u16).collect();
+    let i32_data: Vec<i32> = (0..1024).map(|i| i * 1_000_000).collect();
+    let count = allocations_in(|| {
+        for _ in 0..8 {
+            stereo.push_interleaved(&i16_data);
+            stereo.push_interleaved(&f32_data);
+            stereo.push_interleaved(&u16_data);
+            stereo.push_interleaved(&i32_data);
+        }
+    });
+    assert_eq!(count, 0, "the capture callback allocated {count} times");
+    // The ring filled up and the rest was counted as overrun, not lost silently.
+    let frames = stats.frames.load(std::sync::atomic::Ordering::Relaxed);
+    let overrun = stats
+        .overrun_frames
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(frames, 4096);
+    assert_eq!(frames + overrun, 8 * 4 * 512);
+    assert_eq!(
+        consumer.pop().unwrap(),
+        (-1000.0 + 31.0 - 1000.0) / 2.0 / 32768.0
+    );
+}
+
+#[test]
+fn playback_callback_does_not_allocate() {
+    let (mut producer, consumer) = rtrb::RingBuffer::<f32>::new(2048);
+    let stats = Arc::new(PlaybackStats::default());
+    let mut source = PlaybackSource::new(consumer, 2, stats.clone());
+    for i in 0..2048 {
+        producer.push(i as f32 / 4096.0).unwrap();
+    }
+    let mut out_f32 = vec![0.0f32; 1024];
+    let mut out_i16 = vec![0i16; 1024];
+    let count = allocations_in(|| {
+        for _ in 0..4 {
+            source.fill_interleaved(&mut out_f32);
+            source.fill_interleaved(&mut out_i16);
+        }
+    });
+    assert_eq!(count, 0, "the playback callback allocated {count} times");
+    assert_eq!(
+        stats.frames.load(std::sync::atomic::Ordering::Relaxed),
+        2048
+    );
+}
+
+#[test]
+fn midi_input_callback_does_not_allocate() {
+    let (producer, mut consumer) = rtrb::RingBuffer::<MidiEvent>::new(256);
+    let stats = Arc::new(MidiInStats::default());
+    let mut sink = MidiInSink::new(producer, stats.clone());
+    let sysex = [0xF0u8, 0x7E, 0x7F, 0x09, 0x01, 0xF7];
+    let count = allocations_in(|| {
+        for i in 0..300u64 {
+            sink.on_message(i * 1000, &[0x90, (i % 128) as u8, 100]);
+            sink.on_message(i * 1000 + 1, &[0xF8]);
+        }
+        sink.on_message(0, &sysex);
+    });
+    assert_eq!(count, 0, "the MIDI input callback allocated {count} times");
+    assert_eq!(consumer.pop().unwrap().bytes(), &[0x90, 0, 100]);
+    assert_eq!(
+        stats.received.load(std::sync::atomic::Ordering::Relaxed),
+        256
+    );
+    assert_eq!(
+        stats
+            .dropped_full
+            .load(std::sync::atomic::Ordering::Relaxed),
+        344
+    );
+    assert_eq!(
+        stats
+            .dropped_long
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+}
+
+#[test]
+fn resampling_worker_does_not_allocate_after_start() {
+    let mut pipeline = BlockPipeline::new(48_000, 16_000, 160).unwrap();
+    let input: Vec<f32> = (0..48_000).map(|i| (i as f32 * 0.05).sin()).collect();
+    let mut sum = 0.0f32;
+    let count = allocations_in(|| {
+        for chunk in input.chunks(733) {
+            pipeline.push(chunk, &mut |block| sum += block[0]);
+        }
+    });
+    assert_eq!(count, 0, "resampling allocated {count} times");
+    assert!(sum.is_finite());
+}
