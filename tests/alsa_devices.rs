@@ -59,9 +59,7 @@ fn capture_known_file(rate: u32, channels: usize, format: cpal::SampleFormat) {
         .collect();
     let reference = resample_all(&mono, rate, 16_000).unwrap();
 
-    // SAFETY of the environment change: device tests hold the lock, and no other thread
-    // of this process reads the environment concurrently.
-    unsafe { std::env::set_var("TEST_MIC_RAW", &raw) };
+    common::set_env("TEST_MIC_RAW", &raw);
     let config = CaptureConfig {
         rate: Some(16_000),
         device: ConfigRequest {
@@ -114,8 +112,7 @@ fn playback_lands_bit_exact_at_the_device() {
     let _lock = devices();
     let dir = tempfile::tempdir().unwrap();
     let spk = dir.path().join("speaker.raw");
-    // SAFETY of the environment change: see capture_known_file.
-    unsafe { std::env::set_var("TEST_SPK_RAW", &spk) };
+    common::set_env("TEST_SPK_RAW", &spk);
     let config = PlaybackConfig {
         device: ConfigRequest {
             rate: Some(48_000),
@@ -152,7 +149,17 @@ fn playback_lands_bit_exact_at_the_device() {
         "only {} samples arrived",
         written.len() - start
     );
-    assert_eq!(&written[start..start + signal.len()], &signal[..]);
+    let differing = written[start..start + signal.len()]
+        .iter()
+        .zip(&signal)
+        .filter(|(a, b)| a != b)
+        .count();
+    assert_eq!(
+        differing,
+        0,
+        "{differing} of {} samples differ",
+        signal.len()
+    );
     assert_eq!(underruns, 0);
 }
 
@@ -271,6 +278,7 @@ fn unsupported_configuration_says_what_is_supported() {
 
 #[test]
 fn bad_arguments_are_refused_cleanly() {
+    let _lock = devices();
     let output = reprise(&["record", "--seconds", "-3", "-o", "/dev/null"], &[]);
     assert!(!output.status.success());
     assert!(!stderr(&output).contains("panicked"));
@@ -282,6 +290,7 @@ fn bad_arguments_are_refused_cleanly() {
 #[cfg(not(feature = "jack"))]
 #[test]
 fn jack_host_without_the_feature_is_explained() {
+    let _lock = devices();
     let output = reprise(&["--host", "jack", "devices"], &[]);
     assert_eq!(output.status.code(), Some(1));
     assert!(

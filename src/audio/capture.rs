@@ -164,17 +164,17 @@ impl CaptureSink {
         self.stats.callbacks.fetch_add(1, Ordering::Relaxed);
         let frames = data.len() / self.channels;
         let fit = frames.min(self.producer.slots());
-        if fit > 0 {
-            if let Ok(chunk) = self.producer.write_chunk_uninit(fit) {
-                let scale = 1.0 / self.channels as f32;
-                let mono = data
-                    .chunks_exact(self.channels)
-                    .map(|frame| frame.iter().map(|&s| s.to_sample::<f32>()).sum::<f32>() * scale);
-                let written = chunk.fill_from_iter(mono);
-                self.stats
-                    .frames
-                    .fetch_add(written as u64, Ordering::Relaxed);
-            }
+        if fit > 0
+            && let Ok(chunk) = self.producer.write_chunk_uninit(fit)
+        {
+            let scale = 1.0 / self.channels as f32;
+            let mono = data
+                .chunks_exact(self.channels)
+                .map(|frame| frame.iter().map(|&s| s.to_sample::<f32>()).sum::<f32>() * scale);
+            let written = chunk.fill_from_iter(mono);
+            self.stats
+                .frames
+                .fetch_add(written as u64, Ordering::Relaxed);
         }
         if fit < frames {
             self.stats
@@ -206,7 +206,11 @@ impl Capture {
         let host = device::open_host(config.host)?;
         let device = device::find_device(&host, Direction::Input, config.device_name.as_deref())?;
         let device_name = device::device_name(&device);
-        if !(config.block_seconds > 0.0 && config.ring_seconds > 0.0) {
+        if config.block_seconds.is_nan()
+            || config.ring_seconds.is_nan()
+            || config.block_seconds <= 0.0
+            || config.ring_seconds <= 0.0
+        {
             return Err(AudioError::InvalidParameter(
                 "block and ring lengths must be positive".into(),
             ));
@@ -468,7 +472,7 @@ fn build_input_stream(
         f32: FromSample<T>,
     {
         device.build_input_stream::<T, _, _>(
-            config.clone(),
+            *config,
             move |data: &[T], _: &cpal::InputCallbackInfo| sink.push_interleaved(data),
             move |err: cpal::Error| stats.record_error(err.kind()),
             Some(Duration::from_secs(5)),

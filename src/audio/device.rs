@@ -128,7 +128,7 @@ pub fn stream_config_candidates(
     supported: &cpal::SupportedStreamConfig,
 ) -> Vec<cpal::StreamConfig> {
     let base = supported.config();
-    let mut candidates = vec![base.clone()];
+    let mut candidates = vec![base];
     let rate = supported.sample_rate();
     for seconds in [0.02f64, 0.064] {
         let frames = ((rate as f64 * seconds) as u32).next_power_of_two();
@@ -139,7 +139,7 @@ pub fn stream_config_candidates(
         if fits {
             candidates.push(cpal::StreamConfig {
                 buffer_size: cpal::BufferSize::Fixed(frames),
-                ..base.clone()
+                ..base
             });
         }
     }

@@ -283,7 +283,7 @@ fn build_output_stream(
         T: SizedSample + FromSample<f32>,
     {
         device.build_output_stream::<T, _, _>(
-            config.clone(),
+            *config,
             move |out: &mut [T], _: &cpal::OutputCallbackInfo| source.fill_interleaved(out),
             move |err: cpal::Error| stats.errors.record_error(err.kind()),
             Some(Duration::from_secs(5)),

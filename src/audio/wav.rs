@@ -80,7 +80,7 @@ impl WavSource {
                 )));
             }
         }
-        if !(block_seconds > 0.0) {
+        if block_seconds.is_nan() || block_seconds <= 0.0 {
             return Err(AudioError::InvalidParameter(
                 "block length must be positive".into(),
             ));

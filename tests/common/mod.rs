@@ -21,6 +21,17 @@ pub fn devices() -> MutexGuard<'static, ()> {
     DEVICES.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Sets an environment variable for the devices this process opens next.
+///
+/// Callers hold the [`devices`] lock, which every test of a device-test binary takes
+/// before it touches the environment, opens a device or starts a process.
+pub fn set_env(key: &str, value: &Path) {
+    // SAFETY: every test in the binaries that call this holds the `DEVICES` lock while it
+    // reads the environment (opening ALSA devices, spawning processes), so no other
+    // thread reads or writes the environment during this call.
+    unsafe { std::env::set_var(key, value) };
+}
+
 /// A deterministic test signal in [-0.8, 0.8]: two tones and a little noise.
 pub fn test_signal(rate: u32, len: usize, seed: u32) -> Vec<f32> {
     let mut state = seed.wrapping_mul(747_796_405).wrapping_add(1);
