@@ -13,7 +13,7 @@ use reprise::audio::resample::resample_all;
 use reprise::audio::{BlockSource, Capture, CaptureConfig, Playback, PlaybackConfig};
 use reprise::music::live::{MidiError, MidiIn, MidiOut, PortSpec};
 
-use common::{devices, max_abs_diff, reprise, stderr, test_signal};
+use common::{devices, max_abs_diff, reprise_fails, stderr, test_signal};
 
 /// JACK ports whose names contain `part`.
 fn jack_ports(part: &str) -> Vec<String> {
@@ -221,7 +221,7 @@ fn unknown_midi_port_lists_the_available_ones() {
 #[test]
 fn jack_refuses_a_rate_other_than_the_servers() {
     let _lock = devices();
-    let output = reprise(
+    let text = reprise_fails(
         &[
             "--host",
             "jack",
@@ -235,8 +235,7 @@ fn jack_refuses_a_rate_other_than_the_servers() {
         ],
         &[],
     );
-    assert_eq!(output.status.code(), Some(1));
-    let text = stderr(&output);
+
     assert!(
         text.contains("does not support") && text.contains("48000 Hz"),
         "{text}"

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use midir::{Ignore, MidiInput, MidiInputConnection, MidiOutput, MidiOutputConnection};
+use midir::{Ignore, MidiIO, MidiInput, MidiInputConnection, MidiOutput, MidiOutputConnection};
 
 /// Errors of the MIDI edge.
 #[derive(Debug, thiserror::Error)]
@@ -153,6 +153,27 @@ pub fn list_ports() -> Result<MidiPorts, MidiError> {
     Ok(MidiPorts { inputs, outputs })
 }
 
+/// Finds a port by exact name or a unique part of it.
+fn find_port<IO: MidiIO>(
+    io: &IO,
+    wanted: &str,
+    direction: &'static str,
+) -> Result<(IO::Port, String), MidiError> {
+    let ports = io.ports();
+    let names: Vec<String> = ports
+        .iter()
+        .map(|p| io.port_name(p).unwrap_or_default())
+        .collect();
+    match crate::names::pick_by_name(&names, wanted) {
+        Some(i) => Ok((ports[i].clone(), names[i].clone())),
+        None => Err(MidiError::UnknownPort {
+            name: wanted.to_owned(),
+            direction,
+            available: names,
+        }),
+    }
+}
+
 /// An open MIDI input: timestamped events arrive in a ring.
 pub struct MidiIn {
     connection: MidiInputConnection<MidiInSink>,
@@ -172,25 +193,15 @@ impl MidiIn {
         let callback = |ts: u64, msg: &[u8], sink: &mut MidiInSink| sink.on_message(ts, msg);
         let (connection, name) = match spec {
             PortSpec::Named(wanted) => {
-                let ports = input.ports();
-                let names: Vec<String> = ports
-                    .iter()
-                    .map(|p| input.port_name(p).unwrap_or_default())
-                    .collect();
-                let Some(i) = crate::names::pick_by_name(&names, wanted) else {
-                    return Err(MidiError::UnknownPort {
-                        name: wanted.clone(),
-                        direction: "input",
-                        available: names,
-                    });
-                };
-                let connection = input
-                    .connect(&ports[i], "in", callback, sink)
-                    .map_err(|e| MidiError::Connect {
-                        port: names[i].clone(),
-                        detail: e.to_string(),
-                    })?;
-                (connection, names[i].clone())
+                let (port, name) = find_port(&input, wanted, "input")?;
+                let connection =
+                    input
+                        .connect(&port, "in", callback, sink)
+                        .map_err(|e| MidiError::Connect {
+                            port: name.clone(),
+                            detail: e.to_string(),
+                        })?;
+                (connection, name)
             }
             PortSpec::Virtual(name) => {
                 let connection = create_virtual_input(input, name, callback, sink)?;
@@ -270,29 +281,14 @@ impl MidiOut {
         let output = MidiOutput::new(client).map_err(unavailable)?;
         match spec {
             PortSpec::Named(wanted) => {
-                let ports = output.ports();
-                let names: Vec<String> = ports
-                    .iter()
-                    .map(|p| output.port_name(p).unwrap_or_default())
-                    .collect();
-                let Some(i) = crate::names::pick_by_name(&names, wanted) else {
-                    return Err(MidiError::UnknownPort {
-                        name: wanted.clone(),
-                        direction: "output",
-                        available: names,
-                    });
-                };
-                let connection =
-                    output
-                        .connect(&ports[i], "out")
-                        .map_err(|e| MidiError::Connect {
-                            port: names[i].clone(),
-                            detail: e.to_string(),
-                        })?;
-                Ok(Self {
-                    connection,
-                    name: names[i].clone(),
-                })
+                let (port, name) = find_port(&output, wanted, "output")?;
+                let connection = output
+                    .connect(&port, "out")
+                    .map_err(|e| MidiError::Connect {
+                        port: name.clone(),
+                        detail: e.to_string(),
+                    })?;
+                Ok(Self { connection, name })
             }
             PortSpec::Virtual(name) => Ok(Self {
                 connection: create_virtual_output(output, name)?,

@@ -66,6 +66,17 @@ pub fn reprise(args: &[&str], env: &[(&str, &Path)]) -> Output {
     command.output().expect("the reprise binary runs")
 }
 
+/// Runs `reprise`, expects the clean failure of a user error (exit code 1, an
+/// `error:` line, no panic) and returns its stderr.
+pub fn reprise_fails(args: &[&str], env: &[(&str, &Path)]) -> String {
+    let output = reprise(args, env);
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("reprise: error:"), "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+    text
+}
+
 /// stderr as text.
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
