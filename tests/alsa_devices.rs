@@ -13,7 +13,7 @@ use reprise::audio::resample::resample_all;
 use reprise::audio::wav::quantize;
 use reprise::audio::{AudioError, BlockSource, Capture, CaptureConfig, Playback, PlaybackConfig};
 
-use common::{devices, max_abs_diff, reprise, reprise_fails, stderr, test_signal};
+use common::{devices, lifted_signal, max_abs_diff, reprise, reprise_fails, stderr, test_signal};
 
 /// Writes interleaved frames to a raw file in the given sample format.
 fn write_raw(path: &Path, frames: &[Vec<f32>], format: cpal::SampleFormat) {
@@ -123,10 +123,7 @@ fn playback_lands_bit_exact_at_the_device() {
     };
     let mut playback = Playback::start(&config).unwrap();
     // Starts away from zero so the start is easy to find in the file.
-    let signal: Vec<f32> = test_signal(48_000, 48_000, 7)
-        .iter()
-        .map(|v| v * 0.5 + 0.25)
-        .collect();
+    let signal = lifted_signal(7);
     playback.write_all(&signal, Duration::from_secs(3)).unwrap();
     playback.drain(Duration::from_secs(5)).unwrap();
     let underruns = playback

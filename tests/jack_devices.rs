@@ -13,7 +13,7 @@ use reprise::audio::resample::resample_all;
 use reprise::audio::{BlockSource, Capture, CaptureConfig, Playback, PlaybackConfig};
 use reprise::music::live::{MidiError, MidiIn, MidiOut, PortSpec};
 
-use common::{devices, max_abs_diff, reprise_fails, stderr, test_signal};
+use common::{devices, lifted_signal, max_abs_diff, reprise_fails, stderr};
 
 /// JACK ports whose names contain `part`.
 fn jack_ports(part: &str) -> Vec<String> {
@@ -86,10 +86,7 @@ fn loop_through_jack(signal: &[f32], rate: Option<u32>, seconds: f32) -> Vec<f32
 #[test]
 fn jack_playback_arrives_bit_exact_at_a_jack_capture() {
     let _lock = devices();
-    let signal: Vec<f32> = test_signal(48_000, 48_000, 11)
-        .iter()
-        .map(|v| v * 0.5 + 0.25)
-        .collect();
+    let signal = lifted_signal(11);
     let got = loop_through_jack(&signal, None, 2.0);
     let start = got.iter().position(|&v| v != 0.0).expect("signal arrived");
     assert!(got.len() >= start + signal.len());
@@ -109,10 +106,7 @@ fn jack_playback_arrives_bit_exact_at_a_jack_capture() {
 #[test]
 fn jack_capture_resampled_matches_the_reference() {
     let _lock = devices();
-    let signal: Vec<f32> = test_signal(48_000, 48_000, 5)
-        .iter()
-        .map(|v| v * 0.5 + 0.25)
-        .collect();
+    let signal = lifted_signal(5);
     let got = loop_through_jack(&signal, Some(16_000), 2.5);
     // The signal starts after an unknown number of silent frames at 48 kHz. Find the
     // offset to within a few samples at 16 kHz, then the exact 48 kHz offset whose

@@ -47,6 +47,15 @@ pub fn test_signal(rate: u32, len: usize, seed: u32) -> Vec<f32> {
         .collect()
 }
 
+/// One second of [`test_signal`] at 48 kHz lifted above zero, so that where it starts
+/// in a received stream that began with silence is the first non-zero sample.
+pub fn lifted_signal(seed: u32) -> Vec<f32> {
+    test_signal(48_000, 48_000, seed)
+        .iter()
+        .map(|v| v * 0.5 + 0.25)
+        .collect()
+}
+
 /// Largest absolute difference.
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "lengths differ");
