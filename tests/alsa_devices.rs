@@ -260,7 +260,6 @@ fn unsupported_configuration_says_what_is_supported() {
         ],
         &[("TEST_MIC_RAW", Path::new("/dev/zero"))],
     );
-
     assert!(
         text.contains("does not support 2 ch f32 1000 Hz; it supports: "),
         "{text}"
