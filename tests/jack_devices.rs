@@ -280,7 +280,13 @@ fn a_server_that_vanishes_mid_recording_is_reported_and_audio_kept() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
-    server.kill().unwrap();
+    // SIGTERM, not SIGKILL: a killed server leaves its slot in JACK's shared-memory
+    // registry behind, and the registry holds only a few servers.
+    let stopped = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
     server.wait().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
