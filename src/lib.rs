@@ -9,6 +9,7 @@
 //! rings and count what did not fit. Everything else runs on ordinary threads.
 
 pub mod audio;
+pub mod engine;
 pub mod music;
 mod names;
 pub mod rt;
