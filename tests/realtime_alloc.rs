@@ -135,3 +135,71 @@ fn resampling_worker_does_not_allocate_after_start() {
     assert_eq!(count, 0, "resampling allocated {count} times");
     assert!(sum.is_finite());
 }
+
+#[path = "common/golden.rs"]
+mod golden;
+
+#[test]
+fn engine_steps_and_chunks_do_not_allocate() {
+    use reprise::engine::kernels::{Format, Isa};
+    use reprise::engine::layers::{Linear, Nade, log_softmax_in_place};
+    use reprise::engine::{LstmStack, Model, StackOptions};
+
+    let model = Model::load(golden::golden_dir("lstm-3x48")).unwrap();
+    for format in [Format::F32, Format::Bf16, Format::Int8] {
+        for isa in Isa::available() {
+            let opts = StackOptions {
+                format,
+                isa,
+                max_batch: 4,
+                max_chunk: 16,
+            };
+            let mut stack = LstmStack::from_model(&model, "lstm", opts).unwrap();
+            let (n_in, h) = (stack.input_size(), stack.hidden_size());
+            let mut states: Vec<_> = (0..4).map(|_| stack.new_state()).collect();
+            let mut single = stack.new_state();
+            let x: Vec<f32> = (0..50 * n_in).map(|i| (i as f32 * 0.37).sin()).collect();
+            let mut y = vec![0.0; 50 * h];
+            let w: Vec<f32> = (0..10 * h).map(|i| (i as f32 * 0.11).cos() * 0.1).collect();
+            let mut head = Linear::new(&w, &[0.1; 10], h, format, isa, 4);
+            let mut logits = vec![0.0; 4 * 10];
+            let nw: Vec<f32> = (0..12 * 20).map(|i| (i as f32 * 0.7).sin() * 0.3).collect();
+            let cw: Vec<f32> = (0..20 * h).map(|i| (i as f32 * 0.3).cos() * 0.1).collect();
+            let bw: Vec<f32> = (0..12 * h).map(|i| (i as f32 * 0.2).sin() * 0.1).collect();
+            let mut nade = Nade::new(
+                &nw,
+                &nw,
+                (&bw, &[0.0; 12]),
+                (&cw, &[0.0; 20]),
+                12,
+                20,
+                h,
+                isa,
+            );
+            let mut frame = [false; 12];
+            let mut seed = 1u32;
+            let count = allocations_in(|| {
+                for t in 0..20 {
+                    let xb = &x[t * n_in..(t + 4) * n_in];
+                    stack.step_into(&mut states, xb, &mut y[..4 * h]).unwrap();
+                    head.forward_into(&y[..4 * h], &mut logits).unwrap();
+                    log_softmax_in_place(&mut logits, 10).unwrap();
+                    nade.sample_into(
+                        &y[..h],
+                        1.0,
+                        |_, _| true,
+                        || {
+                            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                            (seed >> 8) as f32 / (1u32 << 24) as f32
+                        },
+                        &mut frame,
+                    )
+                    .unwrap();
+                    std::hint::black_box(nade.neg_log_prob(&y[..h], &frame).unwrap());
+                }
+                stack.forward_chunk_into(&mut single, &x, &mut y).unwrap();
+            });
+            assert_eq!(count, 0, "{format:?} {}: {count} allocations", isa.name());
+        }
+    }
+}

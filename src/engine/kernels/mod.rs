@@ -11,7 +11,10 @@
 pub mod activation;
 mod avx2;
 mod avx512;
+mod cell;
 mod scalar;
+
+pub use cell::lstm_cell;
 
 use std::sync::OnceLock;
 
@@ -402,6 +405,15 @@ impl Matrix {
                 avx512::int8_vnni(q, rows, stride, x, n, y, Quant { scale, offset, xs })
             }
             _ => unreachable!("packed input always matches the weight format"),
+        }
+    }
+}
+
+/// Adds `bias` to every `bias.len()`-long vector of `y`.
+pub fn add_bias(y: &mut [f32], bias: &[f32]) {
+    for row in y.chunks_exact_mut(bias.len()) {
+        for (a, b) in row.iter_mut().zip(bias) {
+            *a += b;
         }
     }
 }
