@@ -10,6 +10,7 @@
 
 pub mod audio;
 pub mod engine;
+pub mod models;
 pub mod music;
 mod names;
 pub mod rt;

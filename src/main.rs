@@ -1,5 +1,7 @@
 //! The `reprise` command line.
 
+mod cli;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -61,6 +63,11 @@ enum Command {
         #[command(flatten)]
         device_config: DeviceConfigArgs,
     },
+    /// Music model tools (evaluation).
+    Music {
+        #[command(subcommand)]
+        command: cli::music::MusicCommand,
+    },
 }
 
 /// The device's own configuration; each is the device's default when absent.
@@ -112,6 +119,7 @@ fn main() -> ExitCode {
             device,
             device_config,
         } => play(cli.host, &file, device, device_config.request()),
+        Command::Music { command } => cli::music::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,3 +1,4 @@
-//! Music continuation. So far: live MIDI ports ([`live`]).
+//! Music continuation: the music model ([`model`]) and live MIDI ports ([`live`]).
 
 pub mod live;
+pub mod model;

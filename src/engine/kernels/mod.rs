@@ -129,6 +129,14 @@ impl Format {
     }
 }
 
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Format, String> {
+        Format::parse(s).ok_or_else(|| format!("unknown weight format {s:?} (f32, bf16 or int8)"))
+    }
+}
+
 /// Rounds an f32 to bfloat16 (round to nearest even; NaN stays NaN).
 pub fn f32_to_bf16(x: f32) -> u16 {
     let bits = x.to_bits();

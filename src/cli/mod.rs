@@ -1,0 +1,3 @@
+//! Subcommands of the `reprise` binary that live outside `main.rs`.
+
+pub mod music;
