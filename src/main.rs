@@ -63,6 +63,8 @@ enum Command {
         #[command(flatten)]
         device_config: DeviceConfigArgs,
     },
+    /// Continue a seed MIDI file with the music model and write the result as MIDI.
+    Continue(cli::music::ContinueArgs),
     /// Music model tools (evaluation).
     Music {
         #[command(subcommand)]
@@ -119,6 +121,7 @@ fn main() -> ExitCode {
             device,
             device_config,
         } => play(cli.host, &file, device, device_config.request()),
+        Command::Continue(args) => cli::music::continue_command(args),
         Command::Music { command } => cli::music::run(command),
     };
     match result {

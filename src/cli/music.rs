@@ -6,7 +6,10 @@ use anyhow::Context;
 use clap::Subcommand;
 
 use reprise::engine::Format;
+use reprise::music::continuation::{ContinueOptions, ScaleChoice, continue_seed, write_midi};
 use reprise::music::model::{MusicModel, read_split};
+use reprise::music::sample::Sampling;
+use reprise::music::seed::Seed;
 
 #[derive(Subcommand)]
 pub enum MusicCommand {
@@ -62,4 +65,133 @@ pub fn run(command: MusicCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Arguments of `reprise continue`.
+#[derive(clap::Args)]
+pub struct ContinueArgs {
+    /// Seed MIDI file; without one, Reprise generates from scratch (120 BPM, 4/4).
+    seed_file: Option<PathBuf>,
+    /// Output MIDI file; with several variations, NAME-1.mid, NAME-2.mid, …
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Bars to add after the seed.
+    #[arg(long, default_value_t = 4)]
+    bars: u32,
+    /// Sampling temperature (> 0; below 1 is safer, above 1 wilder).
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f32,
+    /// Nucleus threshold in (0.5, 1]: a note decision whose probability reaches it is taken
+    /// without drawing.
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f32,
+    /// Number of different continuations to write.
+    #[arg(long, default_value_t = 1)]
+    variations: u32,
+    /// Random seed (the same seed gives the same files).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Lock pitches to a key: auto (fitted to the seed), off, or e.g. C:major, A:minor.
+    #[arg(long, default_value = "off")]
+    scale: ScaleChoice,
+    /// Most notes sounding at once (1 gives a monophonic melody).
+    #[arg(long)]
+    max_voices: Option<usize>,
+    /// Model folder; the bundled default continuation model if absent.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Weight format to run the LSTM in (f32, bf16, int8); the model's own if absent.
+    #[arg(long)]
+    format: Option<Format>,
+    /// Write only the continuation (starting at time 0), not the seed before it.
+    #[arg(long)]
+    only_continuation: bool,
+    /// Also draw the piano roll of seed and continuation into this PNG file.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+}
+
+/// `NAME.mid` for one variation, `NAME-k.mid` for several.
+pub fn variation_path(path: &std::path::Path, k: u32, total: u32) -> PathBuf {
+    if total <= 1 {
+        return path.to_path_buf();
+    }
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}-{k}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{k}"),
+    };
+    path.with_file_name(name)
+}
+
+pub fn continue_command(args: ContinueArgs) -> anyhow::Result<()> {
+    if !(args.temperature.is_finite() && args.temperature > 0.0) {
+        anyhow::bail!(
+            "--temperature must be a positive number (got {})",
+            args.temperature
+        );
+    }
+    if !(args.top_p > 0.5 && args.top_p <= 1.0) {
+        anyhow::bail!("--top-p must be in (0.5, 1] (got {})", args.top_p);
+    }
+    if args.bars == 0 || args.bars > 1000 {
+        anyhow::bail!("--bars must be 1..=1000 (got {})", args.bars);
+    }
+    if args.variations == 0 || args.variations > 100 {
+        anyhow::bail!("--variations must be 1..=100 (got {})", args.variations);
+    }
+    if args.max_voices == Some(0) {
+        anyhow::bail!("--max-voices must be at least 1");
+    }
+    let seed = match &args.seed_file {
+        Some(path) => Seed::read(path)?,
+        None => Seed::empty(480),
+    };
+    let dir = args
+        .model
+        .clone()
+        .unwrap_or_else(|| reprise::models::bundled("music-default"));
+    let mut model = MusicModel::load(&dir, args.format)
+        .with_context(|| format!("loading the music model {}", dir.display()))?;
+    for k in 1..=args.variations {
+        let opts = ContinueOptions {
+            bars: args.bars,
+            sampling: Sampling {
+                temperature: args.temperature,
+                top_p: args.top_p,
+            },
+            scale: args.scale,
+            max_voices: args.max_voices,
+            seed: args.seed.wrapping_add(k as u64 - 1),
+        };
+        let start = std::time::Instant::now();
+        let cont = continue_seed(&mut model, &seed, &opts)?;
+        let secs = start.elapsed().as_secs_f64();
+        let out = variation_path(&args.output, k, args.variations);
+        std::fs::write(&out, write_midi(&seed, &cont, args.only_continuation))
+            .with_context(|| format!("writing {}", out.display()))?;
+        let scale = cont
+            .scale
+            .map(|s| format!(", scale {s}"))
+            .unwrap_or_default();
+        eprintln!(
+            "{}: {} seed notes + {} new notes over {} bars ({} frames in {:.1} ms, {:.1} µs per frame{scale})",
+            out.display(),
+            seed.notes.len(),
+            cont.notes.len(),
+            args.bars,
+            cont.frames,
+            secs * 1e3,
+            secs * 1e6 / cont.frames.max(1) as f64,
+        );
+        if let Some(plot) = &args.plot {
+            let plot = variation_path(plot, k, args.variations);
+            reprise::music::plot::piano_roll(&seed, &cont, &plot)
+                .with_context(|| format!("drawing {}", plot.display()))?;
+        }
+    }
+    Ok(())
 }

@@ -277,28 +277,56 @@ impl Nade {
         Ok(nll)
     }
 
-    /// Samples a frame into `frame`. `temperature` divides every logit; `allow(i)` may forbid a
-    /// variable (it is then off); `uniform()` must return values in [0, 1).
+    /// Samples a frame into `frame`, one variable at a time. Each variable's logit is divided by
+    /// `temperature`; with `top_p < 1`, an outcome whose probability reaches `top_p` is taken
+    /// without drawing (nucleus sampling on each binary conditional). `allow(i, frame[..i])`
+    /// may forbid a variable (it is then off); `uniform()` must return values in [0, 1).
     pub fn sample_into(
         &mut self,
         cond: &[f32],
-        temperature: f32,
+        sampling: Sampling,
         mut allow: impl FnMut(usize, &[bool]) -> bool,
         mut uniform: impl FnMut() -> f32,
         frame: &mut [bool],
     ) -> Result<(), EngineError> {
         check_len("nade frame", self.visible, frame.len())?;
         self.condition(cond)?;
-        let inv_t = 1.0 / temperature.max(1e-3);
+        let inv_t = 1.0 / sampling.temperature.max(1e-3);
         for i in 0..self.visible {
-            let z = self.logit(i);
-            let on = allow(i, &frame[..i]) && uniform() < sigmoid(z * inv_t);
+            let on = allow(i, &frame[..i]) && {
+                let p = sigmoid(self.logit(i) * inv_t);
+                if p >= sampling.top_p {
+                    true
+                } else if 1.0 - p >= sampling.top_p {
+                    false
+                } else {
+                    uniform() < p
+                }
+            };
             frame[i] = on;
             if on {
                 self.observe(i);
             }
         }
         Ok(())
+    }
+}
+
+/// How [`Nade::sample_into`] draws.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sampling {
+    /// Divides every logit: below 1 sharpens, above 1 flattens.
+    pub temperature: f32,
+    /// Nucleus threshold in (0.5, 1]; 1 samples every variable.
+    pub top_p: f32,
+}
+
+impl Default for Sampling {
+    fn default() -> Sampling {
+        Sampling {
+            temperature: 1.0,
+            top_p: 1.0,
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::engine::kernels::Isa;
-use crate::engine::layers::Nade;
+use crate::engine::layers::{Nade, Sampling};
 use crate::engine::weights::LayerConfig;
 use crate::engine::{EngineError, Format, LstmStack, LstmState, Model, ModelError, StackOptions};
 
@@ -39,7 +39,7 @@ pub enum Encoding {
 }
 
 /// The `music` section of a music model's config.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MusicConfig {
     /// Encoding of frames.
     pub encoding: Encoding,
@@ -236,14 +236,14 @@ impl MusicModel {
     /// Samples the next frame (see [`Nade::sample_into`]).
     pub fn sample_into(
         &mut self,
-        temperature: f32,
+        sampling: Sampling,
         allow: impl FnMut(usize, &[bool]) -> bool,
         uniform: impl FnMut() -> f32,
         frame: &mut [bool],
     ) -> Result<(), MusicError> {
         Ok(self
             .nade
-            .sample_into(&self.cond, temperature, allow, uniform, frame)?)
+            .sample_into(&self.cond, sampling, allow, uniform, frame)?)
     }
 
     /// Total `-ln p` of a whole piece and its frame count, running the LSTM in chunks.
