@@ -186,7 +186,7 @@ fn engine_steps_and_chunks_do_not_allocate() {
                     log_softmax_in_place(&mut logits, 10).unwrap();
                     nade.sample_into(
                         &y[..h],
-                        1.0,
+                        Default::default(),
                         |_, _| true,
                         || {
                             seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);

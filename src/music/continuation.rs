@@ -88,7 +88,7 @@ fn velocity_profile(seed: &Seed, step: u64, frames_per_bar: usize) -> Vec<u8> {
     }
     let total: u32 = sum.iter().sum();
     let all: u32 = count.iter().sum();
-    let fallback = if all > 0 { (total / all) as u8 } else { 90 };
+    let fallback = total.checked_div(all).map_or(90, |v| v as u8);
     sum.iter()
         .zip(&count)
         .map(|(s, c)| if *c > 0 { (s / c) as u8 } else { fallback })

@@ -220,7 +220,7 @@ impl<'m> Generator<'m> {
         let allow = |i: usize, before: &[bool]| {
             let (key, sounding_var) = match cfg.encoding {
                 Encoding::Roll => (i, true),
-                Encoding::OnsetRoll => (i / 2, i % 2 == 0),
+                Encoding::OnsetRoll => (i / 2, i.is_multiple_of(2)),
             };
             if !sounding_var {
                 // An onset needs its key sounding.
