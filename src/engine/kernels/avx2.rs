@@ -46,7 +46,13 @@ unsafe fn tile_f32<const R: usize, const V: usize>(
         }
         k += 8;
     }
-    acc.map(|row| row.map(|a| hsum_ps(a)))
+    let mut out = [[Default::default(); V]; R];
+    for (o, a) in out.iter_mut().zip(&acc) {
+        for (o, a) in o.iter_mut().zip(a) {
+            *o = hsum_ps(*a);
+        }
+    }
+    out
 }
 
 /// bf16 weights widened to f32, f32 inputs, 8 columns per step.
@@ -75,7 +81,13 @@ unsafe fn tile_bf16<const R: usize, const V: usize>(
         }
         k += 8;
     }
-    acc.map(|row| row.map(|a| hsum_ps(a)))
+    let mut out = [[Default::default(); V]; R];
+    for (o, a) in out.iter_mut().zip(&acc) {
+        for (o, a) in o.iter_mut().zip(a) {
+            *o = hsum_ps(*a);
+        }
+    }
+    out
 }
 
 /// int8 weights widened to i16, i16 inputs, pairwise multiply-add into i32, 16 columns per step.
@@ -103,7 +115,13 @@ unsafe fn tile_int8<const R: usize, const V: usize>(
         }
         k += 16;
     }
-    acc.map(|row| row.map(|a| hsum_epi32(a)))
+    let mut out = [[Default::default(); V]; R];
+    for (o, a) in out.iter_mut().zip(&acc) {
+        for (o, a) in o.iter_mut().zip(a) {
+            *o = hsum_epi32(*a);
+        }
+    }
+    out
 }
 
 gemm_driver!(f32, f32_imp, "avx2,fma", 2, tile_f32, w: f32, x: f32, finish: |_q, _r, _v, acc| acc);

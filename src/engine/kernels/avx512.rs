@@ -29,7 +29,13 @@ unsafe fn tile_f32<const R: usize, const V: usize>(
         }
         k += 16;
     }
-    acc.map(|row| row.map(|a| _mm512_reduce_add_ps(a)))
+    let mut out = [[Default::default(); V]; R];
+    for (o, a) in out.iter_mut().zip(&acc) {
+        for (o, a) in o.iter_mut().zip(a) {
+            *o = _mm512_reduce_add_ps(*a);
+        }
+    }
+    out
 }
 
 /// Widens 16 bf16 values to f32 (exact: the bits move to the top half).
@@ -65,7 +71,13 @@ unsafe fn tile_bf16<const R: usize, const V: usize>(
         }
         k += 16;
     }
-    acc.map(|row| row.map(|a| _mm512_reduce_add_ps(a)))
+    let mut out = [[Default::default(); V]; R];
+    for (o, a) in out.iter_mut().zip(&acc) {
+        for (o, a) in o.iter_mut().zip(a) {
+            *o = _mm512_reduce_add_ps(*a);
+        }
+    }
+    out
 }
 
 /// bf16 weights and bf16 inputs through the AVX-512 BF16 pair dot product, 32 columns per step.
@@ -95,7 +107,13 @@ unsafe fn tile_bf16_dot<const R: usize, const V: usize>(
         }
         k += 32;
     }
-    acc.map(|row| row.map(|a| _mm512_reduce_add_ps(a)))
+    let mut out = [[Default::default(); V]; R];
+    for (o, a) in out.iter_mut().zip(&acc) {
+        for (o, a) in o.iter_mut().zip(a) {
+            *o = _mm512_reduce_add_ps(*a);
+        }
+    }
+    out
 }
 
 /// int8 weights widened to i16, i16 inputs, pairwise multiply-add into i32, 32 columns per step.
@@ -123,7 +141,13 @@ unsafe fn tile_int8<const R: usize, const V: usize>(
         }
         k += 32;
     }
-    acc.map(|row| row.map(|a| _mm512_reduce_add_epi32(a)))
+    let mut out = [[Default::default(); V]; R];
+    for (o, a) in out.iter_mut().zip(&acc) {
+        for (o, a) in o.iter_mut().zip(a) {
+            *o = _mm512_reduce_add_epi32(*a);
+        }
+    }
+    out
 }
 
 /// int8 weights, inputs offset to unsigned bytes, VNNI 4-way dot product, 64 columns per step.
@@ -151,7 +175,13 @@ unsafe fn tile_int8_vnni<const R: usize, const V: usize>(
         }
         k += 64;
     }
-    acc.map(|row| row.map(|a| _mm512_reduce_add_epi32(a)))
+    let mut out = [[Default::default(); V]; R];
+    for (o, a) in out.iter_mut().zip(&acc) {
+        for (o, a) in o.iter_mut().zip(a) {
+            *o = _mm512_reduce_add_epi32(*a);
+        }
+    }
+    out
 }
 
 gemm_driver!(f32, f32_imp, "avx512f,avx512bw,avx512vl,fma", 4, tile_f32,
