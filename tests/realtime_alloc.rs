@@ -203,3 +203,40 @@ fn engine_steps_and_chunks_do_not_allocate() {
         }
     }
 }
+
+#[path = "common/music.rs"]
+mod music;
+
+#[test]
+fn music_generation_does_not_allocate_per_frame() {
+    use reprise::music::model::MusicModel;
+    use reprise::music::sample::{Constraints, Generator, Sampling, Scale};
+
+    for encoding in ["roll", "onset-roll"] {
+        let dir = tempfile::tempdir().unwrap();
+        music::write_random_model(dir.path(), encoding, 36, 60, 4);
+        let mut model = MusicModel::load(dir.path(), None).unwrap();
+        let mut generator = Generator::new(&mut model, 3);
+        let seed_frame = [(60u8, true), (64, true), (67, false)];
+        let c = Constraints {
+            sampling: Sampling {
+                temperature: 0.9,
+                top_p: 0.95,
+            },
+            scale: Scale::parse("C:major"),
+            max_voices: Some(3),
+        };
+        let mut sounding = 0usize;
+        let count = allocations_in(|| {
+            for _ in 0..16 {
+                generator.prime(&seed_frame).unwrap();
+            }
+            for _ in 0..64 {
+                let frame = generator.next_frame(&c).unwrap();
+                sounding += frame.iter().filter(|v| **v).count();
+            }
+        });
+        assert_eq!(count, 0, "{encoding}: {count} allocations while generating");
+        assert!(sounding > 0, "{encoding}: nothing was generated");
+    }
+}

@@ -161,9 +161,13 @@ const CHUNK: usize = 64;
 impl MusicModel {
     /// Loads `dir` and runs its LSTM in `format` (the config's own format if `None`).
     pub fn load(dir: impl AsRef<Path>, format: Option<Format>) -> Result<MusicModel, MusicError> {
-        let model = Model::load(dir.as_ref())?;
+        MusicModel::from_model(Model::load(dir.as_ref())?, format)
+    }
+
+    /// A music model from an already loaded [`Model`].
+    pub fn from_model(model: Model, format: Option<Format>) -> Result<MusicModel, MusicError> {
         let not_music = |message: String| MusicError::NotMusic {
-            path: dir.as_ref().to_path_buf(),
+            path: model.dir.clone(),
             message,
         };
         let config = parse_music(&model).map_err(not_music)?;

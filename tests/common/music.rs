@@ -1,0 +1,233 @@
+//! Small music models with random weights and seed MIDI files, made in the tests.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use midly::num::{u4, u7, u15, u24, u28};
+use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind};
+use safetensors::Dtype;
+use safetensors::tensor::TensorView;
+
+fn random(n: usize, seed: &mut u64, scale: f32, offset: f32) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 7;
+            *seed ^= *seed << 17;
+            ((*seed >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale + offset
+        })
+        .collect()
+}
+
+/// Writes a `music-nade` model with random weights into `dir`: `keys` keys from MIDI note
+/// `low`, `encoding` "roll" or "onset-roll", `spq` frames per quarter note.
+pub fn write_random_model(dir: &Path, encoding: &str, low: u8, keys: usize, spq: u32) {
+    let n = if encoding == "roll" { keys } else { 2 * keys };
+    let (h, hn) = (24usize, 16usize);
+    let mut seed = 0xC0FFEE;
+    let mut t: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
+    for k in 0..2 {
+        let inp = if k == 0 { n } else { h };
+        t.push((
+            format!("lstm.weight_ih_l{k}"),
+            vec![4 * h, inp],
+            random(4 * h * inp, &mut seed, 0.5, 0.0),
+        ));
+        t.push((
+            format!("lstm.weight_hh_l{k}"),
+            vec![4 * h, h],
+            random(4 * h * h, &mut seed, 0.5, 0.0),
+        ));
+        t.push((
+            format!("lstm.bias_ih_l{k}"),
+            vec![4 * h],
+            random(4 * h, &mut seed, 0.5, 0.0),
+        ));
+        t.push((
+            format!("lstm.bias_hh_l{k}"),
+            vec![4 * h],
+            random(4 * h, &mut seed, 0.5, 0.0),
+        ));
+    }
+    t.push((
+        "nade.W".into(),
+        vec![hn, n],
+        random(hn * n, &mut seed, 1.0, 0.0),
+    ));
+    t.push((
+        "nade.V".into(),
+        vec![n, hn],
+        random(n * hn, &mut seed, 1.0, 0.0),
+    ));
+    t.push((
+        "nade.b_proj.weight".into(),
+        vec![n, h],
+        random(n * h, &mut seed, 1.0, 0.0),
+    ));
+    // A negative bias so that a few keys sound in each frame, not half of them.
+    t.push((
+        "nade.b_proj.bias".into(),
+        vec![n],
+        random(n, &mut seed, 0.5, -1.5),
+    ));
+    t.push((
+        "nade.c_proj.weight".into(),
+        vec![hn, h],
+        random(hn * h, &mut seed, 1.0, 0.0),
+    ));
+    t.push((
+        "nade.c_proj.bias".into(),
+        vec![hn],
+        random(hn, &mut seed, 0.5, 0.0),
+    ));
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = t
+        .into_iter()
+        .map(|(name, shape, v)| {
+            (
+                name,
+                shape,
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            )
+        })
+        .collect();
+    let views: Vec<(String, TensorView<'_>)> = bytes
+        .iter()
+        .map(|(name, shape, b)| {
+            (
+                name.clone(),
+                TensorView::new(Dtype::F32, shape.clone(), b).unwrap(),
+            )
+        })
+        .collect();
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("model.safetensors"),
+        safetensors::serialize(views, None).unwrap(),
+    )
+    .unwrap();
+    let config = serde_json::json!({
+        "format": "reprise-model", "version": 1, "kind": "music-nade", "weight_format": "f32",
+        "layers": [
+            {"type": "lstm", "name": "lstm", "input_size": n, "hidden_size": h, "num_layers": 2},
+            {"type": "nade", "name": "nade", "visible": n, "hidden": hn, "cond_size": h}
+        ],
+        "music": {"encoding": encoding, "low_note": low, "keys": keys, "steps_per_quarter": spq,
+                  "input": "previous-frame"}
+    });
+    std::fs::write(
+        dir.join("config.json"),
+        serde_json::to_string_pretty(&config).unwrap(),
+    )
+    .unwrap();
+}
+
+/// A seed: (start tick, length in ticks, key, velocity, channel).
+pub type SeedNote = (u32, u32, u8, u8, u8);
+
+/// A two-track MIDI file at `ppq` with 4/4 and 100 BPM holding `notes`.
+pub fn write_seed(path: &Path, ppq: u16, notes: &[SeedNote]) {
+    let mut events: Vec<(u32, u8, TrackEventKind<'static>)> = Vec::new();
+    for &(start, len, key, vel, ch) in notes {
+        let (channel, key) = (u4::new(ch), u7::new(key));
+        events.push((
+            start,
+            1,
+            TrackEventKind::Midi {
+                channel,
+                message: MidiMessage::NoteOn {
+                    key,
+                    vel: u7::new(vel),
+                },
+            },
+        ));
+        events.push((
+            start + len,
+            0,
+            TrackEventKind::Midi {
+                channel,
+                message: MidiMessage::NoteOff {
+                    key,
+                    vel: u7::new(0),
+                },
+            },
+        ));
+    }
+    events.sort_by_key(|e| (e.0, e.1));
+    let mut track = Vec::new();
+    let mut last = 0;
+    for (tick, _, kind) in events {
+        track.push(TrackEvent {
+            delta: u28::new(tick - last),
+            kind,
+        });
+        last = tick;
+    }
+    track.push(TrackEvent {
+        delta: u28::new(0),
+        kind: TrackEventKind::Meta(MetaMessage::EndOfTrack),
+    });
+    let meta = vec![
+        TrackEvent {
+            delta: u28::new(0),
+            kind: TrackEventKind::Meta(MetaMessage::Tempo(u24::new(600_000))),
+        },
+        TrackEvent {
+            delta: u28::new(0),
+            kind: TrackEventKind::Meta(MetaMessage::TimeSignature(4, 2, 24, 8)),
+        },
+        TrackEvent {
+            delta: u28::new(0),
+            kind: TrackEventKind::Meta(MetaMessage::EndOfTrack),
+        },
+    ];
+    let smf = Smf {
+        header: Header::new(Format::Parallel, Timing::Metrical(u15::new(ppq))),
+        tracks: vec![meta, track],
+    };
+    let mut out = Vec::new();
+    smf.write_std(&mut out).unwrap();
+    std::fs::write(path, out).unwrap();
+}
+
+/// A note read back from a MIDI file: (start tick, end tick, key, velocity, channel).
+pub type ReadNote = (u64, u64, u8, u8, u8);
+
+/// All notes of a MIDI file in start order, plus its ticks per quarter note.
+pub fn read_notes(path: &Path) -> (u16, Vec<ReadNote>) {
+    let bytes = std::fs::read(path).unwrap();
+    let smf = Smf::parse(&bytes).expect("a valid MIDI file");
+    let Timing::Metrical(ppq) = smf.header.timing else {
+        panic!("metrical timing expected")
+    };
+    let mut out = Vec::new();
+    for track in &smf.tracks {
+        let mut tick = 0u64;
+        let mut open: Vec<Option<(u64, u8)>> = vec![None; 16 * 128];
+        for ev in track {
+            tick += ev.delta.as_int() as u64;
+            if let TrackEventKind::Midi { channel, message } = ev.kind {
+                let ch = channel.as_int();
+                match message {
+                    MidiMessage::NoteOn { key, vel } if vel.as_int() > 0 => {
+                        open[ch as usize * 128 + key.as_int() as usize] =
+                            Some((tick, vel.as_int()));
+                    }
+                    MidiMessage::NoteOn { key, .. } | MidiMessage::NoteOff { key, .. } => {
+                        if let Some((start, vel)) =
+                            open[ch as usize * 128 + key.as_int() as usize].take()
+                        {
+                            out.push((start, tick, key.as_int(), vel, ch));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        assert!(
+            open.iter().all(|o| o.is_none()),
+            "a note was never switched off"
+        );
+    }
+    out.sort();
+    (ppq.as_int(), out)
+}

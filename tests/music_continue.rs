@@ -1,0 +1,245 @@
+//! `reprise continue` end to end, on small models with random weights written by the test
+//! (the behaviour checked here does not depend on what a model has learned).
+
+mod common;
+#[path = "common/music.rs"]
+mod music;
+
+use std::path::PathBuf;
+
+use common::{reprise, reprise_fails, stderr};
+use music::{SeedNote, read_notes, write_random_model, write_seed};
+
+const PPQ: u16 = 480;
+const BAR: u64 = 4 * PPQ as u64;
+
+/// Two bars of a C-major tune with varied velocities, a chord and a drum part.
+fn seed_notes() -> Vec<SeedNote> {
+    let mut notes = vec![
+        (0, 480, 60, 100, 0),
+        (480, 480, 64, 60, 0),
+        (960, 240, 67, 90, 0),
+        (1200, 240, 65, 70, 0),
+        (1440, 480, 64, 80, 0),
+        (1920, 960, 60, 110, 0),
+        (1920, 960, 64, 105, 0),
+        (2880, 960, 62, 75, 0),
+    ];
+    for beat in 0..8 {
+        notes.push((beat * 480, 60, 36 + (beat % 2) as u8 * 2, 100, 9));
+    }
+    notes
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new(encoding: &str) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        write_random_model(&dir.path().join("model"), encoding, 36, 60, 4);
+        write_seed(&dir.path().join("seed.mid"), PPQ, &seed_notes());
+        Setup { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Runs `reprise continue seed.mid --model model -o OUT extra…` and returns OUT.
+    fn run(&self, out: &str, extra: &[&str]) -> PathBuf {
+        let out_path = self.path(out);
+        let model = self.path("model");
+        let seed = self.path("seed.mid");
+        let mut args = vec![
+            "continue",
+            seed.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "-o",
+            out_path.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let output = reprise(&args, &[]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        out_path
+    }
+}
+
+fn pitched(notes: &[(u64, u64, u8, u8, u8)]) -> Vec<(u64, u64, u8, u8, u8)> {
+    notes.iter().copied().filter(|n| n.4 != 9).collect()
+}
+
+#[test]
+fn the_output_starts_with_the_seed_and_adds_the_requested_bars() {
+    for encoding in ["roll", "onset-roll"] {
+        let s = Setup::new(encoding);
+        let out = s.run("out.mid", &["--bars", "3", "--seed", "5"]);
+        let (ppq, notes) = read_notes(&out);
+        assert_eq!(ppq, PPQ);
+        let seed: Vec<_> = seed_notes()
+            .iter()
+            .map(|&(st, len, k, v, c)| (st as u64, (st + len) as u64, k, v, c))
+            .collect();
+        // Every seed note is there unchanged (drums included).
+        for n in &seed {
+            assert!(notes.contains(n), "{encoding}: seed note {n:?} missing");
+        }
+        let new: Vec<_> = notes.iter().filter(|n| !seed.contains(n)).collect();
+        assert!(!new.is_empty(), "{encoding}: no continuation notes");
+        for n in &new {
+            assert!(
+                n.0 >= 2 * BAR && n.1 <= 5 * BAR,
+                "{encoding}: {n:?} outside bars 3..5"
+            );
+            assert_ne!(
+                n.4, 9,
+                "{encoding}: a note was generated on the drum channel"
+            );
+            assert!(
+                (36..96).contains(&n.2),
+                "{encoding}: key {} outside the model",
+                n.2
+            );
+        }
+        // Velocities follow the seed's profile, not one fixed value.
+        let vels: std::collections::BTreeSet<u8> = new.iter().map(|n| n.3).collect();
+        assert!(
+            vels.len() > 1 && vels.iter().all(|v| (60..=110).contains(v)),
+            "{vels:?}"
+        );
+    }
+}
+
+#[test]
+fn the_same_seed_gives_the_same_file_and_another_seed_another() {
+    let s = Setup::new("onset-roll");
+    let a = std::fs::read(s.run("a.mid", &["--seed", "7", "--bars", "4"])).unwrap();
+    let b = std::fs::read(s.run("b.mid", &["--seed", "7", "--bars", "4"])).unwrap();
+    let c = std::fs::read(s.run("c.mid", &["--seed", "8", "--bars", "4"])).unwrap();
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+}
+
+#[test]
+fn scale_and_voice_limits_hold() {
+    let s = Setup::new("roll");
+    let out = s.run(
+        "scale.mid",
+        &["--scale", "D:major", "--bars", "8", "--temperature", "1.5"],
+    );
+    let (_, notes) = read_notes(&out);
+    let d_major = [2, 4, 6, 7, 9, 11, 1];
+    for n in pitched(&notes).iter().filter(|n| n.0 >= 2 * BAR) {
+        assert!(d_major.contains(&(n.2 % 12)), "{n:?} is not in D major");
+    }
+    let out = s.run(
+        "mono.mid",
+        &["--max-voices", "1", "--bars", "8", "--temperature", "1.5"],
+    );
+    let (_, notes) = read_notes(&out);
+    let new: Vec<_> = pitched(&notes)
+        .into_iter()
+        .filter(|n| n.0 >= 2 * BAR)
+        .collect();
+    assert!(!new.is_empty());
+    for pair in new.windows(2) {
+        assert!(
+            pair[0].1 <= pair[1].0,
+            "notes overlap with --max-voices 1: {pair:?}"
+        );
+    }
+}
+
+#[test]
+fn only_continuation_variations_plot_and_scratch() {
+    let s = Setup::new("onset-roll");
+    let plot = s.path("roll.png");
+    let out = s.run(
+        "only.mid",
+        &[
+            "--only-continuation",
+            "--bars",
+            "2",
+            "--variations",
+            "2",
+            "--plot",
+            plot.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.exists(), "with variations the files are numbered");
+    for k in 1..=2 {
+        let (_, notes) = read_notes(&s.path(&format!("only-{k}.mid")));
+        assert!(
+            notes.iter().all(|n| n.4 != 9 && n.1 <= 2 * BAR),
+            "{notes:?}"
+        );
+    }
+    for k in 1..=2 {
+        let png = std::fs::read(s.path(&format!("roll-{k}.png"))).unwrap_or_default();
+        assert!(png.starts_with(b"\x89PNG"), "plot {k} is not a PNG");
+    }
+    // From scratch: no seed file.
+    let out = s.path("scratch.mid");
+    let model = s.path("model");
+    let output = reprise(
+        &[
+            "continue",
+            "--model",
+            model.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--bars",
+            "2",
+        ],
+        &[],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let (_, notes) = read_notes(&out);
+    assert!(notes.iter().all(|n| n.1 <= 2 * BAR));
+}
+
+#[test]
+fn bad_inputs_give_clear_errors() {
+    let s = Setup::new("roll");
+    let model = s.path("model");
+    let out = s.path("x.mid");
+    let broken = s.path("broken.mid");
+    std::fs::write(&broken, b"MThd\x00\x00\x00\x06\x00\x01").unwrap();
+    let m = model.to_str().unwrap();
+    let o = out.to_str().unwrap();
+    let text = reprise_fails(
+        &["continue", broken.to_str().unwrap(), "--model", m, "-o", o],
+        &[],
+    );
+    assert!(text.contains("not a valid MIDI file"), "{text}");
+    let text = reprise_fails(
+        &["continue", "/nonexistent/seed.mid", "--model", m, "-o", o],
+        &[],
+    );
+    assert!(text.contains("cannot read"), "{text}");
+    let seed = s.path("seed.mid");
+    let sd = seed.to_str().unwrap();
+    let text = reprise_fails(&["continue", sd, "--model", "/nonexistent", "-o", o], &[]);
+    assert!(text.contains("config.json"), "{text}");
+    let text = reprise_fails(
+        &["continue", sd, "--model", m, "-o", o, "--temperature", "0"],
+        &[],
+    );
+    assert!(text.contains("--temperature"), "{text}");
+    let output = reprise(
+        &["continue", sd, "--model", m, "-o", o, "--scale", "H:major"],
+        &[],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "a bad --scale is a usage error"
+    );
+    assert!(stderr(&output).contains("unknown scale"));
+    assert!(
+        !out.exists(),
+        "nothing is written when the arguments are wrong"
+    );
+}
