@@ -22,8 +22,20 @@ fn random(n: usize, seed: &mut u64, scale: f32, offset: f32) -> Vec<f32> {
 /// Writes a `music-nade` model with random weights into `dir`: `keys` keys from MIDI note
 /// `low`, `encoding` "roll" or "onset-roll", `spq` frames per quarter note.
 pub fn write_random_model(dir: &Path, encoding: &str, low: u8, keys: usize, spq: u32) {
+    write_random_model_sized(dir, encoding, low, keys, spq, 24, 16);
+}
+
+/// As [`write_random_model`], with an LSTM of 2 × `h` units and a NADE of `hn` hidden units.
+pub fn write_random_model_sized(
+    dir: &Path,
+    encoding: &str,
+    low: u8,
+    keys: usize,
+    spq: u32,
+    h: usize,
+    hn: usize,
+) {
     let n = if encoding == "roll" { keys } else { 2 * keys };
-    let (h, hn) = (24usize, 16usize);
     let mut seed = 0xC0FFEE;
     let mut t: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
     for k in 0..2 {
