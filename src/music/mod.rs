@@ -1,3 +1,4 @@
-//! Music continuation. So far: live MIDI ports ([`live`]).
+//! Music: live MIDI ports ([`live`]) and MIDI files read as timed events ([`midi_file`]).
 
 pub mod live;
+pub mod midi_file;
