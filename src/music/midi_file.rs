@@ -179,7 +179,7 @@ pub fn song_from_smf(smf: &Smf) -> Result<MidiSong, MidiFileError> {
             song.duration = start;
         }
     }
-    if !(song.duration <= MAX_SONG_SECONDS) {
+    if song.duration.is_nan() || song.duration > MAX_SONG_SECONDS {
         return Err(MidiFileError::Unsupported {
             path: None,
             detail: format!(
