@@ -6,13 +6,13 @@
 //! organ, two-operator FM, or noise), a two-pole low-pass filter whose cutoff follows
 //! the note and decays with its own envelope, and an attack–decay–sustain–release
 //! amplitude envelope. Channels honour program changes, velocity, volume (CC7),
-//! expression (CC11), pan (CC10), sustain pedal (CC64), reverb send (CC91), pitch
+//! expression (CC11), pan (CC10), sustain pedal (CC64), reverb and chorus sends
+//! (CC91, CC93; the effects are shared, see [`super::effects`]), pitch
 //! bend with its range (RPN 0), and all-notes/sound-off.
 
 use std::f32::consts::{PI, TAU};
 
-use super::PartSynth;
-use super::reverb::Reverb;
+use super::{BusSlices, PartSynth};
 use crate::music::midi_file::ChannelMessage;
 
 /// Output scale at 0 dB gain: about FluidSynth's level on the same General MIDI
@@ -270,6 +270,7 @@ struct Channel {
     bend_range: f32,
     rpn: (u8, u8),
     reverb_send: u8,
+    chorus_send: u8,
 }
 
 impl Default for Channel {
@@ -284,6 +285,7 @@ impl Default for Channel {
             bend_range: 2.0,
             rpn: (127, 127),
             reverb_send: 40,
+            chorus_send: 0,
         }
     }
 }
@@ -352,19 +354,17 @@ pub(crate) struct BuiltinSynth {
     rate: f32,
     channels: [Channel; 16],
     voices: Vec<Voice>,
-    reverb: Option<Reverb>,
-    send: Vec<f32>,
+    effects: bool,
     notes_started: u64,
 }
 
 impl BuiltinSynth {
-    pub(crate) fn new(rate: u32, reverb: bool) -> Self {
+    pub(crate) fn new(rate: u32, effects: bool) -> Self {
         Self {
             rate: rate as f32,
             channels: [Channel::default(); 16],
             voices: Vec::with_capacity(MAX_VOICES),
-            reverb: reverb.then(|| Reverb::new(rate)),
-            send: Vec::new(),
+            effects,
             notes_started: 0,
         }
     }
@@ -462,15 +462,28 @@ impl BuiltinSynth {
                 }
             }
             91 => ch.reverb_send = value,
+            93 => ch.chorus_send = value,
             101 => ch.rpn.0 = value,
             100 => ch.rpn.1 = value,
             6 if ch.rpn == (0, 0) => ch.bend_range = value as f32,
             38 if ch.rpn == (0, 0) => ch.bend_range = ch.bend_range.floor() + value as f32 / 100.0,
             120 => self.voices.retain(|v| v.channel != channel),
             121 => {
-                let kept = (ch.volume, ch.pan, ch.program, ch.reverb_send);
+                let kept = (
+                    ch.volume,
+                    ch.pan,
+                    ch.program,
+                    ch.reverb_send,
+                    ch.chorus_send,
+                );
                 *ch = Channel::default();
-                (ch.volume, ch.pan, ch.program, ch.reverb_send) = kept;
+                (
+                    ch.volume,
+                    ch.pan,
+                    ch.program,
+                    ch.reverb_send,
+                    ch.chorus_send,
+                ) = kept;
             }
             123 => {
                 for v in &mut self.voices {
@@ -552,22 +565,20 @@ impl Voice {
         self.level
     }
 
-    /// Renders this voice, adding `gain_l`/`gain_r` times it to `left`/`right` and
-    /// `send` times it to `reverb`.
-    #[allow(clippy::too_many_arguments)]
+    /// Renders this voice into `out` with the gains (left, right, reverb send,
+    /// chorus send); the sends only when `effects`.
     fn render_add(
         &mut self,
         rate: f32,
         freq: f32,
-        gains: (f32, f32, f32),
-        left: &mut [f32],
-        right: &mut [f32],
-        reverb: Option<&mut [f32]>,
+        gains: [f32; 4],
+        out: &mut BusSlices<'_>,
+        effects: bool,
     ) {
-        let (gain_l, gain_r, send) = gains;
+        let [gain_l, gain_r, reverb, chorus] = gains;
+        let reverb = reverb * (gain_l + gain_r);
         let mut scratch = [0f32; CONTROL_PERIOD];
-        let mut reverb = reverb;
-        let n = left.len();
+        let n = out.left.len();
         let mut start = 0;
         while start < n && self.stage != Stage::Done {
             let len = (n - start).min(CONTROL_PERIOD);
@@ -576,13 +587,29 @@ impl Voice {
                 VoiceKind::Tone(p) => self.tone_block(&p, rate, freq, block),
                 VoiceKind::Drum(d) => self.drum_block(&d, rate, block),
             }
-            for (i, s) in block.iter().enumerate() {
-                left[start + i] += s * gain_l;
-                right[start + i] += s * gain_r;
+            let range = start..start + len;
+            for ((s, l), r) in block
+                .iter()
+                .zip(&mut out.left[range.clone()])
+                .zip(&mut out.right[range.clone()])
+            {
+                *l += s * gain_l;
+                *r += s * gain_r;
             }
-            if let Some(r) = reverb.as_deref_mut() {
-                for (i, s) in block.iter().enumerate() {
-                    r[start + i] += s * send;
+            if effects && reverb > 0.0 {
+                for (s, v) in block.iter().zip(&mut out.reverb[range.clone()]) {
+                    *v += s * reverb;
+                }
+            }
+            if effects && chorus > 0.0 {
+                let (cl, cr) = (chorus * gain_l, chorus * gain_r);
+                for ((s, l), r) in block
+                    .iter()
+                    .zip(&mut out.chorus_left[range.clone()])
+                    .zip(&mut out.chorus_right[range.clone()])
+                {
+                    *l += s * cl;
+                    *r += s * cr;
                 }
             }
             start += len;
@@ -674,28 +701,27 @@ impl PartSynth for BuiltinSynth {
         }
     }
 
-    fn render(&mut self, left: &mut [f32], right: &mut [f32]) {
-        left.fill(0.0);
-        right.fill(0.0);
-        let with_reverb = self.reverb.is_some();
-        if with_reverb {
-            self.send.clear();
-            self.send.resize(left.len(), 0.0);
-        }
+    fn render(&mut self, mut out: BusSlices<'_>) {
+        out.left.fill(0.0);
+        out.right.fill(0.0);
+        out.reverb.fill(0.0);
+        out.chorus_left.fill(0.0);
+        out.chorus_right.fill(0.0);
         let rate = self.rate;
         for v in &mut self.voices {
             let ch = &self.channels[v.channel as usize];
             let (pl, pr) = ch.pan_gains();
             let g = v.velocity_gain * ch.gain();
             let freq = key_hz(v.key as f32) * ch.bend_ratio();
-            let send = ch.reverb_send as f32 / 127.0;
-            let reverb = with_reverb.then_some(&mut self.send[..]);
-            v.render_add(rate, freq, (g * pl, g * pr, g * send), left, right, reverb);
+            let gains = [
+                g * pl,
+                g * pr,
+                ch.reverb_send as f32 / 127.0,
+                ch.chorus_send as f32 / 127.0,
+            ];
+            v.render_add(rate, freq, gains, &mut out, self.effects);
         }
         self.voices.retain(|v| v.stage != Stage::Done);
-        if let Some(reverb) = &mut self.reverb {
-            reverb.process_add(&self.send, left, right);
-        }
     }
 }
 
@@ -704,9 +730,9 @@ mod tests {
     use super::*;
 
     fn render(synth: &mut BuiltinSynth, frames: usize) -> Vec<f32> {
-        let (mut l, mut r) = (vec![0.0; frames], vec![0.0; frames]);
-        synth.render(&mut l, &mut r);
-        l
+        let mut bus = super::super::Bus::new(frames);
+        synth.render(bus.slices(0..frames));
+        bus.left
     }
 
     #[test]

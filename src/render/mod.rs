@@ -6,14 +6,15 @@
 //! ([`soundfont`]), or the built-in synthesizer ([`builtin`]).
 //!
 //! Work is split over threads by MIDI channel: the channels are dealt into
-//! [`PARTS`] parts of about equal note counts, each part has its own synthesizer
-//! (reverb and chorus are linear, so a reverb per part sums to the reverb of the
-//! whole), and the parts are summed in a fixed order. The partition does not depend
-//! on the thread count, so one thread and several give the same samples.
+//! [`PARTS`] parts of about equal note counts, and each part renders its channels'
+//! dry sound plus its reverb and chorus sends. The mixer sums the parts in a fixed
+//! order and runs reverb and chorus once on the summed sends ([`effects`]). The
+//! partition does not depend on the thread count, so one thread and several give
+//! the same samples.
 
 pub mod builtin;
+mod effects;
 mod error;
-mod reverb;
 pub mod soundfont;
 
 use std::path::Path;
@@ -140,12 +141,54 @@ pub fn dbfs(level: f32) -> f32 {
     20.0 * level.log10()
 }
 
-/// One part's synthesizer: it hears the events of its channels and renders stereo.
+/// What a part renders: dry stereo and the effect sends, each `len` frames.
+pub(crate) struct Bus {
+    pub(crate) left: Vec<f32>,
+    pub(crate) right: Vec<f32>,
+    /// Reverb send (mono, before the reverb's input gain).
+    pub(crate) reverb: Vec<f32>,
+    pub(crate) chorus_left: Vec<f32>,
+    pub(crate) chorus_right: Vec<f32>,
+}
+
+impl Bus {
+    fn new(len: usize) -> Self {
+        Self {
+            left: vec![0.0; len],
+            right: vec![0.0; len],
+            reverb: vec![0.0; len],
+            chorus_left: vec![0.0; len],
+            chorus_right: vec![0.0; len],
+        }
+    }
+
+    /// The buses' slices for frames `range`.
+    pub(crate) fn slices(&mut self, range: std::ops::Range<usize>) -> BusSlices<'_> {
+        BusSlices {
+            left: &mut self.left[range.clone()],
+            right: &mut self.right[range.clone()],
+            reverb: &mut self.reverb[range.clone()],
+            chorus_left: &mut self.chorus_left[range.clone()],
+            chorus_right: &mut self.chorus_right[range],
+        }
+    }
+}
+
+/// Slices of a [`Bus`], all the same length.
+pub(crate) struct BusSlices<'a> {
+    pub(crate) left: &'a mut [f32],
+    pub(crate) right: &'a mut [f32],
+    pub(crate) reverb: &'a mut [f32],
+    pub(crate) chorus_left: &'a mut [f32],
+    pub(crate) chorus_right: &'a mut [f32],
+}
+
+/// One part's synthesizer: it hears the events of its channels and renders them.
 pub(crate) trait PartSynth: Send {
     fn event(&mut self, channel: u8, message: ChannelMessage);
-    /// Renders `left.len()` frames (`left` and `right` have the same length),
-    /// overwriting both.
-    fn render(&mut self, left: &mut [f32], right: &mut [f32]);
+    /// Renders `out.left.len()` frames, overwriting every slice of `out` (the sends
+    /// are left at zero when effects are off).
+    fn render(&mut self, out: BusSlices<'_>);
 }
 
 /// A part: its synthesizer and its events as (frame, channel, message).
@@ -157,9 +200,9 @@ struct Part {
 }
 
 impl Part {
-    /// Renders the next `left.len()` frames, applying events at their frames.
-    fn render_chunk(&mut self, left: &mut [f32], right: &mut [f32]) {
-        let end = self.frame + left.len() as u64;
+    /// Renders the next `n` frames into `bus`, applying events at their frames.
+    fn render_chunk(&mut self, bus: &mut Bus, n: usize) {
+        let end = self.frame + n as u64;
         let mut done = 0usize;
         while let Some(&(at, channel, message)) = self.events.get(self.next) {
             if at >= end {
@@ -167,15 +210,14 @@ impl Part {
             }
             let upto = (at.saturating_sub(self.frame) as usize).max(done);
             if upto > done {
-                self.synth
-                    .render(&mut left[done..upto], &mut right[done..upto]);
+                self.synth.render(bus.slices(done..upto));
                 done = upto;
             }
             self.synth.event(channel, message);
             self.next += 1;
         }
-        if done < left.len() {
-            self.synth.render(&mut left[done..], &mut right[done..]);
+        if done < n {
+            self.synth.render(bus.slices(done..n));
         }
         self.frame = end;
     }
@@ -317,64 +359,59 @@ fn render_raw(
     // Denormals are flushed on every rendering thread alike, so results do not
     // depend on the thread count.
     let _ftz = crate::rt::ScopedFtz::enable();
-    let mut mixer = Mixer::new(gain);
+    let mut mixer = Mixer::new(gain, options);
     let chunks = total.div_ceil(CHUNK_FRAMES as u64);
     let chunk_len = |k: u64| (total - k * CHUNK_FRAMES as u64).min(CHUNK_FRAMES as u64) as usize;
 
     if options.threads <= 1 {
-        let mut bufs = vec![(vec![0f32; CHUNK_FRAMES], vec![0f32; CHUNK_FRAMES]); PARTS];
+        let mut buses: Vec<Bus> = (0..PARTS).map(|_| Bus::new(CHUNK_FRAMES)).collect();
         for k in 0..chunks {
             let n = chunk_len(k);
-            for (part, (l, r)) in parts.iter_mut().zip(bufs.iter_mut()) {
-                part.render_chunk(&mut l[..n], &mut r[..n]);
+            for (part, bus) in parts.iter_mut().zip(buses.iter_mut()) {
+                part.render_chunk(bus, n);
             }
-            mixer.mix(&bufs, n, sink)?;
+            mixer.mix(&buses, n, sink)?;
             progress(k * CHUNK_FRAMES as u64 + n as u64, total);
         }
         return Ok(mixer.summary(options.sample_rate, total));
     }
 
-    // Part 0 renders on this thread; the others on their own, handing chunks over
-    // bounded channels and getting the buffers back for reuse.
-    let (first, rest) = parts.split_at_mut(1);
+    // Each part renders on its own thread and hands its buses over a bounded channel;
+    // this thread mixes, runs the effects and writes, and hands the buses back.
     std::thread::scope(|scope| -> Result<RenderSummary, RenderError> {
         let mut links = Vec::new();
-        for part in rest.iter_mut() {
-            let (to_mixer, from_worker) = crossbeam_channel::bounded::<(Vec<f32>, Vec<f32>)>(4);
-            let (to_worker, returned) = crossbeam_channel::bounded::<(Vec<f32>, Vec<f32>)>(8);
+        for part in parts.iter_mut() {
+            let (to_mixer, from_worker) = crossbeam_channel::bounded::<Bus>(4);
+            let (to_worker, returned) = crossbeam_channel::bounded::<Bus>(8);
             for _ in 0..6 {
-                let _ = to_worker.send((vec![0f32; CHUNK_FRAMES], vec![0f32; CHUNK_FRAMES]));
+                let _ = to_worker.send(Bus::new(CHUNK_FRAMES));
             }
             scope.spawn(move || {
                 let _ftz = crate::rt::ScopedFtz::enable();
                 for k in 0..chunks {
-                    let n = chunk_len(k);
-                    let Ok((mut l, mut r)) = returned.recv() else {
-                        return;
-                    };
-                    part.render_chunk(&mut l[..n], &mut r[..n]);
-                    if to_mixer.send((l, r)).is_err() {
+                    let Ok(mut bus) = returned.recv() else {
                         return; // the mixer stopped (an error): stop too
+                    };
+                    part.render_chunk(&mut bus, chunk_len(k));
+                    if to_mixer.send(bus).is_err() {
+                        return;
                     }
                 }
             });
             links.push((from_worker, to_worker));
         }
-        let mut bufs = vec![(vec![0f32; CHUNK_FRAMES], vec![0f32; CHUNK_FRAMES])];
+        let mut buses = Vec::with_capacity(PARTS);
         for k in 0..chunks {
             let n = chunk_len(k);
-            let (l, r) = &mut bufs[0];
-            first[0].render_chunk(&mut l[..n], &mut r[..n]);
-            bufs.truncate(1);
             for (from_worker, _) in &links {
-                let chunk = from_worker
+                let bus = from_worker
                     .recv()
                     .map_err(|_| RenderError::Worker("a render thread stopped".into()))?;
-                bufs.push(chunk);
+                buses.push(bus);
             }
-            mixer.mix(&bufs, n, sink)?;
-            for ((_, to_worker), chunk) in links.iter().zip(bufs.drain(1..)) {
-                let _ = to_worker.send(chunk);
+            mixer.mix(&buses, n, sink)?;
+            for ((_, to_worker), bus) in links.iter().zip(buses.drain(..)) {
+                let _ = to_worker.send(bus);
             }
             progress(k * CHUNK_FRAMES as u64 + n as u64, total);
         }
@@ -382,18 +419,28 @@ fn render_raw(
     })
 }
 
-/// Sums the parts in order, applies the gain, interleaves and measures.
+/// Sums the parts in order, adds reverb and chorus, applies the gain, interleaves and
+/// measures.
 struct Mixer {
     gain: f32,
+    effects: Option<(effects::Reverb, effects::Chorus)>,
+    sum: Bus,
     out: Vec<f32>,
     peak: f32,
     sum_sq: f64,
 }
 
 impl Mixer {
-    fn new(gain: f32) -> Self {
+    fn new(gain: f32, options: &RenderOptions) -> Self {
         Self {
             gain,
+            effects: options.reverb.then(|| {
+                (
+                    effects::Reverb::new(options.sample_rate),
+                    effects::Chorus::new(options.sample_rate),
+                )
+            }),
+            sum: Bus::new(CHUNK_FRAMES),
             out: Vec::with_capacity(CHUNK_FRAMES * 2),
             peak: 0.0,
             sum_sq: 0.0,
@@ -402,22 +449,45 @@ impl Mixer {
 
     fn mix(
         &mut self,
-        parts: &[(Vec<f32>, Vec<f32>)],
+        parts: &[Bus],
         n: usize,
         sink: &mut dyn FnMut(&[f32]) -> Result<(), RenderError>,
     ) -> Result<(), RenderError> {
+        let sum = &mut self.sum;
+        let with_effects = self.effects.is_some();
+        for (p, part) in parts.iter().enumerate() {
+            let add = |dst: &mut [f32], src: &[f32]| {
+                if p == 0 {
+                    dst[..n].copy_from_slice(&src[..n]);
+                } else {
+                    dst[..n]
+                        .iter_mut()
+                        .zip(&src[..n])
+                        .for_each(|(d, s)| *d += s);
+                }
+            };
+            add(&mut sum.left, &part.left);
+            add(&mut sum.right, &part.right);
+            if with_effects {
+                add(&mut sum.reverb, &part.reverb);
+                add(&mut sum.chorus_left, &part.chorus_left);
+                add(&mut sum.chorus_right, &part.chorus_right);
+            }
+        }
+        if let Some((reverb, chorus)) = &mut self.effects {
+            chorus.process_add(
+                &sum.chorus_left[..n],
+                &sum.chorus_right[..n],
+                &mut sum.left[..n],
+                &mut sum.right[..n],
+            );
+            reverb.process_add(&sum.reverb[..n], &mut sum.left[..n], &mut sum.right[..n]);
+        }
         self.out.clear();
         let mut peak = self.peak;
         let mut sum_sq = 0.0f32;
-        for i in 0..n {
-            let mut l = 0.0f32;
-            let mut r = 0.0f32;
-            for (pl, pr) in parts {
-                l += pl[i];
-                r += pr[i];
-            }
-            l *= self.gain;
-            r *= self.gain;
+        for (&l, &r) in sum.left[..n].iter().zip(&sum.right[..n]) {
+            let (l, r) = (l * self.gain, r * self.gain);
             peak = peak.max(l.abs()).max(r.abs());
             sum_sq += l * l + r * r;
             self.out.push(l);
