@@ -223,33 +223,111 @@ impl Part {
     }
 }
 
-/// Deals channels into [`PARTS`] parts of about equal note counts (the drums count
-/// double: many short voices each); returns each channel's part.
-fn partition(song: &MidiSong) -> [usize; 16] {
-    let mut notes = [0u64; 16];
-    for e in &song.events {
-        if let ChannelMessage::NoteOn { .. } = e.message {
-            notes[e.channel as usize & 15] += if e.channel == 9 { 2 } else { 1 };
+/// Which part plays what. Notes are dealt by (channel, key), so one busy channel can
+/// spread over parts: each part's synthesizer sees all of that channel's controller,
+/// program and bend events, and every note of a key lands in the same part, so
+/// note-offs find their notes. The drum channel stays whole (drum kits choke hi-hats
+/// by exclusive class across keys).
+struct Router {
+    part_of_key: [[u8; 128]; 16],
+    /// Parts that play any note of a channel.
+    channel_in_part: [[bool; 16]; PARTS],
+}
+
+impl Router {
+    /// Deals the song's notes into [`PARTS`] parts of about equal sounding time
+    /// (longest first, each to the least loaded part; ties by channel and key, so the
+    /// result depends only on the song).
+    fn new(song: &MidiSong) -> Self {
+        const RELEASE: f64 = 0.3;
+        let mut load = vec![[0f64; 128]; 16];
+        let mut started = vec![[None::<f64>; 128]; 16];
+        for e in &song.events {
+            let ch = e.channel as usize & 15;
+            match e.message {
+                ChannelMessage::NoteOn { key, .. } => {
+                    let k = key as usize & 127;
+                    if let Some(t0) = started[ch][k].replace(e.seconds) {
+                        load[ch][k] += e.seconds - t0 + RELEASE;
+                    }
+                }
+                ChannelMessage::NoteOff { key } => {
+                    let k = key as usize & 127;
+                    if let Some(t0) = started[ch][k].take() {
+                        load[ch][k] += e.seconds - t0 + RELEASE;
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (ch, keys) in started.iter().enumerate() {
+            for (k, t0) in keys.iter().enumerate() {
+                if let Some(t0) = t0 {
+                    load[ch][k] += song.duration - t0 + RELEASE;
+                }
+            }
+        }
+        // Units: (weight, channel, key); the drum channel is one unit (key 128).
+        let mut units: Vec<(f64, usize, usize)> = Vec::new();
+        for (ch, keys) in load.iter().enumerate() {
+            if ch == DRUM_CHANNEL {
+                units.push((keys.iter().sum(), ch, 128));
+            } else {
+                units.extend(
+                    keys.iter()
+                        .enumerate()
+                        .filter(|(_, w)| **w > 0.0)
+                        .map(|(k, w)| (*w, ch, k)),
+                );
+            }
+        }
+        units.sort_by(|a, b| b.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+        let mut part_load = [0f64; PARTS];
+        let mut router = Router {
+            part_of_key: [[0; 128]; 16],
+            channel_in_part: [[false; 16]; PARTS],
+        };
+        for (weight, ch, key) in units {
+            let part = (0..PARTS)
+                .min_by(|&a, &b| part_load[a].total_cmp(&part_load[b]).then(a.cmp(&b)))
+                .unwrap_or(0);
+            part_load[part] += weight;
+            router.channel_in_part[part][ch] = true;
+            if key == 128 {
+                router.part_of_key[ch] = [part as u8; 128];
+            } else {
+                router.part_of_key[ch][key] = part as u8;
+            }
+        }
+        router
+    }
+
+    /// Calls `to(part)` for each part that must hear `message` on `channel`.
+    fn route(&self, channel: usize, message: ChannelMessage, mut to: impl FnMut(usize)) {
+        let key = match message {
+            ChannelMessage::NoteOn { key, .. }
+            | ChannelMessage::NoteOff { key }
+            | ChannelMessage::KeyPressure { key, .. } => Some(key as usize & 127),
+            _ => None,
+        };
+        match key {
+            Some(k) => to(self.part_of_key[channel][k] as usize),
+            None => (0..PARTS)
+                .filter(|&p| self.channel_in_part[p][channel])
+                .for_each(to),
         }
     }
-    let mut order: Vec<usize> = (0..16).collect();
-    order.sort_by_key(|&c| (std::cmp::Reverse(notes[c]), c));
-    let mut load = [0u64; PARTS];
-    let mut part_of = [0usize; 16];
-    for c in order {
-        let lightest = (0..PARTS).min_by_key(|&p| (load[p], p)).unwrap_or(0);
-        part_of[c] = lightest;
-        load[lightest] += notes[c];
-    }
-    part_of
 }
+
+/// The General MIDI drum channel (channel 10).
+const DRUM_CHANNEL: usize = 9;
 
 fn build_parts(
     song: &MidiSong,
     instruments: &Instruments,
     options: &RenderOptions,
 ) -> Result<Vec<Part>, RenderError> {
-    let part_of = partition(song);
+    let router = Router::new(song);
     let rate = options.sample_rate as f64;
     let mut parts = Vec::with_capacity(PARTS);
     for _ in 0..PARTS {
@@ -274,9 +352,9 @@ fn build_parts(
     for e in &song.events {
         let frame = (e.seconds.max(0.0) * rate).round() as u64;
         let channel = e.channel & 15;
-        parts[part_of[channel as usize]]
-            .events
-            .push((frame, channel, e.message));
+        router.route(channel as usize, e.message, |p| {
+            parts[p].events.push((frame, channel, e.message))
+        });
     }
     Ok(parts)
 }
