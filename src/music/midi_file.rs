@@ -133,11 +133,56 @@ pub fn read_midi_file(path: &Path) -> Result<MidiSong, MidiFileError> {
 
 /// Parses a standard MIDI file held in memory.
 pub fn parse_midi(bytes: &[u8]) -> Result<MidiSong, MidiFileError> {
+    check_chunks(bytes)?;
     let smf = Smf::parse(bytes).map_err(|e| MidiFileError::Invalid {
         path: None,
         detail: e.to_string(),
     })?;
     song_from_smf(&smf)
+}
+
+/// Checks that every chunk the file announces is complete. midly reads a truncated
+/// track as far as it goes; Reprise reports the file as damaged instead.
+fn check_chunks(bytes: &[u8]) -> Result<(), MidiFileError> {
+    let invalid = |detail: String| MidiFileError::Invalid { path: None, detail };
+    if bytes.len() < 14 || &bytes[..4] != b"MThd" {
+        return Err(invalid("no MIDI header (MThd) at the start".into()));
+    }
+    let mut offset = 0usize;
+    let mut tracks = 0usize;
+    while offset + 8 <= bytes.len() {
+        let len = u32::from_be_bytes([
+            bytes[offset + 4],
+            bytes[offset + 5],
+            bytes[offset + 6],
+            bytes[offset + 7],
+        ]) as usize;
+        let end = offset.saturating_add(8).saturating_add(len);
+        if end > bytes.len() {
+            return Err(invalid(format!(
+                "the file ends inside {} (truncated: {} of {} bytes)",
+                if offset == 0 {
+                    "its header".to_string()
+                } else {
+                    format!("track {}", tracks + 1)
+                },
+                bytes.len() - offset - 8,
+                len
+            )));
+        }
+        if &bytes[offset..offset + 4] == b"MTrk" {
+            tracks += 1;
+        }
+        offset = end;
+    }
+    let announced = u16::from_be_bytes([bytes[10], bytes[11]]) as usize;
+    if offset < bytes.len() || tracks < announced {
+        return Err(invalid(format!(
+            "the file ends early (truncated): the header announces {announced} tracks, \
+             {tracks} are complete"
+        )));
+    }
+    Ok(())
 }
 
 /// Converts a parsed file to timed events.
@@ -399,6 +444,21 @@ mod tests {
         assert_eq!(raw, (0xE0, 0, 0));
         let raw = ChannelMessage::PitchBend { bend: 0 }.to_raw();
         assert_eq!(raw, (0xE0, 0, 0x40));
+    }
+
+    #[test]
+    fn truncated_track_is_an_error() {
+        let smf = Smf {
+            header: Header::new(Format::SingleTrack, Timing::Metrical(u15::new(96))),
+            tracks: vec![vec![ev(0, note_on(60)), ev(96, note_on(62))]],
+        };
+        let mut bytes = Vec::new();
+        smf.write_std(&mut bytes).unwrap();
+        assert!(parse_midi(&bytes).is_ok());
+        for cut in [3, bytes.len() - 20, bytes.len() - 16] {
+            let err = parse_midi(&bytes[..bytes.len() - cut]).unwrap_err();
+            assert!(err.to_string().contains("truncated"), "{cut}: {err}");
+        }
     }
 
     #[test]

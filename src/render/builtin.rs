@@ -617,8 +617,10 @@ impl Voice {
     }
 
     fn tone_block(&mut self, p: &Patch, rate: f32, freq: f32, out: &mut [f32]) {
-        let dt = (freq / rate).min(0.49);
-        let dt2 = dt * (p.detune_cents / 1200.0).exp2();
+        // Two detuned oscillators sit symmetrically around the pitch.
+        let spread = (p.detune_cents / 2400.0).exp2();
+        let dt = (freq / rate / spread).min(0.49);
+        let dt2 = (freq / rate * spread).min(0.49);
         let bright = p.bright_end + (p.bright_start - p.bright_end) * self.filter_env;
         self.filter_coef = lowpass_coef(freq * bright, rate);
         self.filter_env *= (-(out.len() as f32) / (p.filter_decay * rate)).exp();
