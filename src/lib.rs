@@ -2,7 +2,8 @@
 //!
 //! The crate is laid out by concern:
 //! - [`audio`]: the audio edge (capture, playback, resampling, WAV files);
-//! - [`music`]: music continuation; today its live MIDI ports;
+//! - [`music`]: music continuation; today its live MIDI ports and MIDI files;
+//! - [`render`]: offline rendering of MIDI to WAV (SoundFont or built-in synthesizer);
 //! - [`rt`]: helpers for real-time threads (denormal guard, counters).
 //!
 //! Real-time callbacks only move data: they convert, copy into wait-free SPSC
@@ -13,4 +14,5 @@ pub mod engine;
 pub mod models;
 pub mod music;
 mod names;
+pub mod render;
 pub mod rt;

@@ -1,7 +1,9 @@
-//! Music continuation: the music model ([`model`]) and live MIDI ports ([`live`]).
+//! Music: the music model ([`model`]), continuation of seeds ([`continuation`]), live MIDI
+//! ports ([`live`]) and MIDI files read as timed events ([`midi_file`]).
 
 pub mod continuation;
 pub mod live;
+pub mod midi_file;
 pub mod model;
 pub mod plot;
 pub mod sample;

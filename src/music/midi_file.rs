@@ -1,0 +1,471 @@
+//! Standard MIDI files: reading them into channel events timed in seconds.
+//!
+//! [`parse_midi`] follows the file's tempo map (tempo changes in any track), reads
+//! all three formats (0: one track; 1: parallel tracks sharing one tempo map;
+//! 2: independent sequences, played one after another, each with its own tempo) and
+//! both kinds of timing (ticks per quarter note, or SMPTE frames and subframes, where
+//! tempo events do not apply). The result, a [`MidiSong`], is what the renderer and
+//! the music model consume, so MIDI made in memory goes through the same path as a
+//! file.
+
+use std::path::{Path, PathBuf};
+
+use midly::{Format, MetaMessage, MidiMessage, Smf, Timing, TrackEventKind};
+
+/// Tempo before the first tempo event: 120 beats per minute.
+pub const DEFAULT_TEMPO_US_PER_BEAT: u32 = 500_000;
+
+/// Longest song accepted, in seconds (a limit against files whose timing is absurd).
+pub const MAX_SONG_SECONDS: f64 = 6.0 * 3600.0;
+
+/// What happens on a channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelMessage {
+    /// A key is pressed; velocity 1–127 (a note-on with velocity 0 is read as a
+    /// [`ChannelMessage::NoteOff`]).
+    NoteOn { key: u8, velocity: u8 },
+    /// A key is released.
+    NoteOff { key: u8 },
+    /// A controller (CC) changes: 7 volume, 10 pan, 11 expression, 64 sustain, …
+    Controller { controller: u8, value: u8 },
+    /// The instrument changes (General MIDI program 0–127).
+    ProgramChange { program: u8 },
+    /// Pitch bend, -8192 to 8191 (0 is no bend).
+    PitchBend { bend: i16 },
+    /// Channel pressure (aftertouch), 0–127.
+    ChannelPressure { pressure: u8 },
+    /// Pressure on one key, 0–127.
+    KeyPressure { key: u8, pressure: u8 },
+}
+
+impl ChannelMessage {
+    /// The message as MIDI status nibble and two data bytes (0 where unused).
+    pub fn to_raw(self) -> (u8, u8, u8) {
+        match self {
+            Self::NoteOff { key } => (0x80, key, 0),
+            Self::NoteOn { key, velocity } => (0x90, key, velocity),
+            Self::KeyPressure { key, pressure } => (0xA0, key, pressure),
+            Self::Controller { controller, value } => (0xB0, controller, value),
+            Self::ProgramChange { program } => (0xC0, program, 0),
+            Self::ChannelPressure { pressure } => (0xD0, pressure, 0),
+            Self::PitchBend { bend } => {
+                let v = (bend as i32 + 8192).clamp(0, 16383) as u16;
+                (0xE0, (v & 0x7F) as u8, (v >> 7) as u8)
+            }
+        }
+    }
+}
+
+/// A channel message at a time in seconds from the start of the song.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TimedEvent {
+    /// Seconds from the start.
+    pub seconds: f64,
+    /// MIDI channel 0–15 (channel 9 is "channel 10", the drums).
+    pub channel: u8,
+    pub message: ChannelMessage,
+}
+
+/// A song as channel events in time order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MidiSong {
+    /// Events sorted by time; events at the same time keep the file's order.
+    pub events: Vec<TimedEvent>,
+    /// Time of the last event of any kind (end-of-track included), in seconds.
+    pub duration: f64,
+}
+
+/// Errors reading a MIDI file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MidiFileError {
+    /// The file cannot be read (the operating system's error).
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid standard MIDI file.
+    #[error("{}not a valid MIDI file: {detail}", origin(path))]
+    Invalid {
+        path: Option<PathBuf>,
+        detail: String,
+    },
+    /// The file is valid but outside what Reprise accepts (see the detail).
+    #[error("{}unsupported MIDI file: {detail}", origin(path))]
+    Unsupported {
+        path: Option<PathBuf>,
+        detail: String,
+    },
+}
+
+fn origin(path: &Option<PathBuf>) -> String {
+    path.as_ref()
+        .map(|p| format!("{}: ", p.display()))
+        .unwrap_or_default()
+}
+
+impl MidiFileError {
+    fn with_path(self, path: &Path) -> Self {
+        match self {
+            Self::Invalid { detail, .. } => Self::Invalid {
+                path: Some(path.to_owned()),
+                detail,
+            },
+            Self::Unsupported { detail, .. } => Self::Unsupported {
+                path: Some(path.to_owned()),
+                detail,
+            },
+            other => other,
+        }
+    }
+}
+
+/// Reads and parses a MIDI file.
+pub fn read_midi_file(path: &Path) -> Result<MidiSong, MidiFileError> {
+    let bytes = std::fs::read(path).map_err(|source| MidiFileError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_midi(&bytes).map_err(|e| e.with_path(path))
+}
+
+/// Parses a standard MIDI file held in memory.
+pub fn parse_midi(bytes: &[u8]) -> Result<MidiSong, MidiFileError> {
+    check_chunks(bytes)?;
+    let smf = Smf::parse(bytes).map_err(|e| MidiFileError::Invalid {
+        path: None,
+        detail: e.to_string(),
+    })?;
+    song_from_smf(&smf)
+}
+
+/// Checks that every chunk the file announces is complete. midly reads a truncated
+/// track as far as it goes; Reprise reports the file as damaged instead.
+fn check_chunks(bytes: &[u8]) -> Result<(), MidiFileError> {
+    let invalid = |detail: String| MidiFileError::Invalid { path: None, detail };
+    if bytes.len() < 14 || &bytes[..4] != b"MThd" {
+        return Err(invalid("no MIDI header (MThd) at the start".into()));
+    }
+    let mut offset = 0usize;
+    let mut tracks = 0usize;
+    while offset + 8 <= bytes.len() {
+        let len = u32::from_be_bytes([
+            bytes[offset + 4],
+            bytes[offset + 5],
+            bytes[offset + 6],
+            bytes[offset + 7],
+        ]) as usize;
+        let end = offset.saturating_add(8).saturating_add(len);
+        if end > bytes.len() {
+            return Err(invalid(format!(
+                "the file ends inside {} (truncated: {} of {} bytes)",
+                if offset == 0 {
+                    "its header".to_string()
+                } else {
+                    format!("track {}", tracks + 1)
+                },
+                bytes.len() - offset - 8,
+                len
+            )));
+        }
+        if &bytes[offset..offset + 4] == b"MTrk" {
+            tracks += 1;
+        }
+        offset = end;
+    }
+    let announced = u16::from_be_bytes([bytes[10], bytes[11]]) as usize;
+    if offset < bytes.len() || tracks < announced {
+        return Err(invalid(format!(
+            "the file ends early (truncated): the header announces {announced} tracks, \
+             {tracks} are complete"
+        )));
+    }
+    Ok(())
+}
+
+/// Converts a parsed file to timed events.
+pub fn song_from_smf(smf: &Smf) -> Result<MidiSong, MidiFileError> {
+    let clock = match smf.header.timing {
+        Timing::Metrical(tpb) if tpb.as_int() == 0 => {
+            return Err(MidiFileError::Invalid {
+                path: None,
+                detail: "the header gives 0 ticks per quarter note".into(),
+            });
+        }
+        Timing::Metrical(tpb) => Clock::Metrical(tpb.as_int() as f64),
+        Timing::Timecode(fps, subframes) => {
+            let per_second = fps.as_f32() as f64 * subframes as f64;
+            if per_second <= 0.0 {
+                return Err(MidiFileError::Invalid {
+                    path: None,
+                    detail: "the SMPTE timing has 0 subframes per frame".into(),
+                });
+            }
+            Clock::Timecode(per_second)
+        }
+    };
+    let mut song = MidiSong::default();
+    match smf.header.format {
+        Format::SingleTrack | Format::Parallel => {
+            let tracks: Vec<&[midly::TrackEvent]> = smf.tracks.iter().map(|t| &t[..]).collect();
+            let (events, end) = merge_tracks(&tracks, clock, 0.0);
+            song.events = events;
+            song.duration = end;
+        }
+        Format::Sequential => {
+            let mut start = 0.0;
+            for track in &smf.tracks {
+                let (events, end) = merge_tracks(&[&track[..]], clock, start);
+                song.events.extend(events);
+                start = end;
+            }
+            song.duration = start;
+        }
+    }
+    if song.duration.is_nan() || song.duration > MAX_SONG_SECONDS {
+        return Err(MidiFileError::Unsupported {
+            path: None,
+            detail: format!(
+                "the song lasts {:.0} s, longer than the limit of {MAX_SONG_SECONDS:.0} s",
+                song.duration
+            ),
+        });
+    }
+    Ok(song)
+}
+
+#[derive(Clone, Copy)]
+enum Clock {
+    /// Ticks per quarter note; tempo events set the quarter note's length.
+    Metrical(f64),
+    /// Ticks per second, fixed.
+    Timecode(f64),
+}
+
+/// Merges tracks that play together into time-ordered events starting at `offset`
+/// seconds; returns them and the end time of the last track.
+fn merge_tracks(
+    tracks: &[&[midly::TrackEvent]],
+    clock: Clock,
+    offset: f64,
+) -> (Vec<TimedEvent>, f64) {
+    // (absolute tick, track, index in track, event); sorting by all three keeps the
+    // file's order for simultaneous events.
+    let mut all: Vec<(u64, usize, usize, &TrackEventKind)> = Vec::new();
+    let mut last_tick = 0u64;
+    for (t, track) in tracks.iter().enumerate() {
+        let mut tick = 0u64;
+        for (i, event) in track.iter().enumerate() {
+            tick += event.delta.as_int() as u64;
+            all.push((tick, t, i, &event.kind));
+        }
+        last_tick = last_tick.max(tick);
+    }
+    all.sort_by_key(|&(tick, t, i, _)| (tick, t, i));
+
+    let mut events = Vec::new();
+    let mut tempo = TempoCursor::new(clock, offset);
+    for &(tick, _, _, kind) in &all {
+        let seconds = tempo.seconds_at(tick);
+        match *kind {
+            TrackEventKind::Meta(MetaMessage::Tempo(us)) => tempo.set_tempo(tick, us.as_int()),
+            TrackEventKind::Midi { channel, message } => {
+                if let Some(message) = convert(message) {
+                    events.push(TimedEvent {
+                        seconds,
+                        channel: channel.as_int(),
+                        message,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    let end = tempo.seconds_at(last_tick);
+    (events, end)
+}
+
+/// Converts ticks to seconds through tempo changes, for ticks visited in order.
+struct TempoCursor {
+    clock: Clock,
+    /// Tick and time of the last tempo change.
+    anchor_tick: u64,
+    anchor_seconds: f64,
+    seconds_per_tick: f64,
+}
+
+impl TempoCursor {
+    fn new(clock: Clock, offset: f64) -> Self {
+        let seconds_per_tick = match clock {
+            Clock::Metrical(tpb) => DEFAULT_TEMPO_US_PER_BEAT as f64 * 1e-6 / tpb,
+            Clock::Timecode(per_second) => 1.0 / per_second,
+        };
+        Self {
+            clock,
+            anchor_tick: 0,
+            anchor_seconds: offset,
+            seconds_per_tick,
+        }
+    }
+
+    fn seconds_at(&self, tick: u64) -> f64 {
+        self.anchor_seconds + (tick - self.anchor_tick) as f64 * self.seconds_per_tick
+    }
+
+    fn set_tempo(&mut self, tick: u64, us_per_beat: u32) {
+        // SMPTE time ignores tempo; a zero tempo is meaningless and ignored too.
+        if let (Clock::Metrical(tpb), true) = (self.clock, us_per_beat > 0) {
+            self.anchor_seconds = self.seconds_at(tick);
+            self.anchor_tick = tick;
+            self.seconds_per_tick = us_per_beat as f64 * 1e-6 / tpb;
+        }
+    }
+}
+
+fn convert(message: MidiMessage) -> Option<ChannelMessage> {
+    Some(match message {
+        MidiMessage::NoteOn { key, vel } if vel.as_int() == 0 => {
+            ChannelMessage::NoteOff { key: key.as_int() }
+        }
+        MidiMessage::NoteOn { key, vel } => ChannelMessage::NoteOn {
+            key: key.as_int(),
+            velocity: vel.as_int(),
+        },
+        MidiMessage::NoteOff { key, .. } => ChannelMessage::NoteOff { key: key.as_int() },
+        MidiMessage::Aftertouch { key, vel } => ChannelMessage::KeyPressure {
+            key: key.as_int(),
+            pressure: vel.as_int(),
+        },
+        MidiMessage::Controller { controller, value } => ChannelMessage::Controller {
+            controller: controller.as_int(),
+            value: value.as_int(),
+        },
+        MidiMessage::ProgramChange { program } => ChannelMessage::ProgramChange {
+            program: program.as_int(),
+        },
+        MidiMessage::ChannelAftertouch { vel } => ChannelMessage::ChannelPressure {
+            pressure: vel.as_int(),
+        },
+        MidiMessage::PitchBend { bend } => ChannelMessage::PitchBend {
+            bend: bend.as_int(),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use midly::num::{u4, u7, u15, u24, u28};
+    use midly::{Header, TrackEvent};
+
+    fn ev(delta: u32, kind: TrackEventKind<'static>) -> TrackEvent<'static> {
+        TrackEvent {
+            delta: u28::new(delta),
+            kind,
+        }
+    }
+
+    fn note_on(key: u8) -> TrackEventKind<'static> {
+        TrackEventKind::Midi {
+            channel: u4::new(0),
+            message: MidiMessage::NoteOn {
+                key: u7::new(key),
+                vel: u7::new(100),
+            },
+        }
+    }
+
+    fn tempo(us: u32) -> TrackEventKind<'static> {
+        TrackEventKind::Meta(MetaMessage::Tempo(u24::new(us)))
+    }
+
+    #[test]
+    fn tempo_changes_in_another_track_move_later_events() {
+        // 480 ticks per beat; 120 bpm, then 60 bpm from beat 1.
+        let smf = Smf {
+            header: Header::new(Format::Parallel, Timing::Metrical(u15::new(480))),
+            tracks: vec![
+                vec![ev(0, tempo(500_000)), ev(480, tempo(1_000_000))],
+                vec![
+                    ev(0, note_on(60)),
+                    ev(480, note_on(62)),
+                    ev(480, note_on(64)),
+                ],
+            ],
+        };
+        let song = song_from_smf(&smf).unwrap();
+        let times: Vec<f64> = song.events.iter().map(|e| e.seconds).collect();
+        assert_eq!(times, vec![0.0, 0.5, 1.5]);
+        assert_eq!(song.duration, 1.5);
+    }
+
+    #[test]
+    fn sequential_tracks_play_one_after_another() {
+        let smf = Smf {
+            header: Header::new(Format::Sequential, Timing::Metrical(u15::new(100))),
+            tracks: vec![
+                vec![ev(0, note_on(60)), ev(200, note_on(61))],
+                vec![ev(0, tempo(250_000)), ev(100, note_on(62))],
+            ],
+        };
+        let song = song_from_smf(&smf).unwrap();
+        let times: Vec<f64> = song.events.iter().map(|e| e.seconds).collect();
+        assert_eq!(times, vec![0.0, 1.0, 1.25]);
+    }
+
+    #[test]
+    fn smpte_timing_ignores_tempo() {
+        // 25 fps × 40 subframes = 1000 ticks per second.
+        let smf = Smf {
+            header: Header::new(Format::SingleTrack, Timing::Timecode(midly::Fps::Fps25, 40)),
+            tracks: vec![vec![
+                ev(0, tempo(1_000_000)),
+                ev(500, note_on(60)),
+                ev(1500, note_on(61)),
+            ]],
+        };
+        let song = song_from_smf(&smf).unwrap();
+        let times: Vec<f64> = song.events.iter().map(|e| e.seconds).collect();
+        assert_eq!(times, vec![0.5, 2.0]);
+    }
+
+    #[test]
+    fn note_on_with_zero_velocity_is_note_off_and_bend_round_trips() {
+        assert_eq!(
+            convert(MidiMessage::NoteOn {
+                key: u7::new(60),
+                vel: u7::new(0)
+            }),
+            Some(ChannelMessage::NoteOff { key: 60 })
+        );
+        let raw = ChannelMessage::PitchBend { bend: -8192 }.to_raw();
+        assert_eq!(raw, (0xE0, 0, 0));
+        let raw = ChannelMessage::PitchBend { bend: 0 }.to_raw();
+        assert_eq!(raw, (0xE0, 0, 0x40));
+    }
+
+    #[test]
+    fn truncated_track_is_an_error() {
+        let smf = Smf {
+            header: Header::new(Format::SingleTrack, Timing::Metrical(u15::new(96))),
+            tracks: vec![vec![ev(0, note_on(60)), ev(96, note_on(62))]],
+        };
+        let mut bytes = Vec::new();
+        smf.write_std(&mut bytes).unwrap();
+        assert!(parse_midi(&bytes).is_ok());
+        for cut in [3, bytes.len() - 20, bytes.len() - 16] {
+            let err = parse_midi(&bytes[..bytes.len() - cut]).unwrap_err();
+            assert!(err.to_string().contains("truncated"), "{cut}: {err}");
+        }
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        assert!(matches!(
+            parse_midi(b"RIFF not midi"),
+            Err(MidiFileError::Invalid { .. })
+        ));
+    }
+}
