@@ -555,60 +555,23 @@ fn cli_reports_broken_inputs_clearly() {
     assert!(text.contains("missing.mid"), "{text}");
 
     let good = good.to_str().unwrap();
-    let text = common::reprise_fails(
-        &[
-            "render",
-            good,
-            "-o",
-            out,
-            "--soundfont",
-            "/nonexistent/font.sf2",
-        ],
-        &[],
-    );
-    assert!(
-        text.contains("font.sf2") && text.contains("cannot read SoundFont"),
-        "{text}"
-    );
-
+    // Each failing SoundFont: its error names the file and says what is wrong.
+    let font_fails = |font: &Path, expected: &str| {
+        let font = font.to_str().unwrap();
+        let text = common::reprise_fails(&["render", good, "-o", out, "--soundfont", font], &[]);
+        let name = Path::new(font).file_name().unwrap().to_str().unwrap();
+        assert!(text.contains(name) && text.contains(expected), "{text}");
+    };
+    font_fails(Path::new("/nonexistent/font.sf2"), "cannot read SoundFont");
     let not_sf2 = write_file(
         dir.path(),
         "bad.sf2",
         b"RIFF\x10\x00\x00\x00sfbkLIST garbage",
     );
-    let text = common::reprise_fails(
-        &[
-            "render",
-            good,
-            "-o",
-            out,
-            "--soundfont",
-            not_sf2.to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert!(
-        text.contains("bad.sf2") && text.contains("not a valid SoundFont"),
-        "{text}"
-    );
-
+    font_fails(&not_sf2, "not a valid SoundFont");
     let real = std::fs::read(TIMGM6MB).expect("TimGM6mb.sf2 (scripts/setup installs it)");
     let cut = write_file(dir.path(), "cut.sf2", &real[..real.len() / 3]);
-    let text = common::reprise_fails(
-        &[
-            "render",
-            good,
-            "-o",
-            out,
-            "--soundfont",
-            cut.to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert!(
-        text.contains("cut.sf2") && text.contains("not a valid SoundFont"),
-        "{text}"
-    );
+    font_fails(&cut, "not a valid SoundFont");
 
     let text = common::reprise_fails(&["render", good, "-o", "/nonexistent/dir/out.wav"], &[]);
     assert!(text.contains("out.wav"), "{text}");

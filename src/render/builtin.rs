@@ -15,9 +15,9 @@ use std::f32::consts::{PI, TAU};
 use super::{BusSlices, PartSynth};
 use crate::music::midi_file::ChannelMessage;
 
-/// Output scale at 0 dB gain: about FluidSynth's level on the same General MIDI
-/// files (see the README).
-pub const LEVEL: f32 = 0.5;
+/// Output scale at 0 dB gain: chosen so that the benchmark's General MIDI songs come
+/// out within a few dB of FluidSynth's RMS level with FluidR3_GM at its default gain.
+pub const LEVEL: f32 = 0.32;
 
 /// Voices per part; the quietest voice gives way when more are needed.
 const MAX_VOICES: usize = 96;
