@@ -243,3 +243,37 @@ fn bad_inputs_give_clear_errors() {
         "nothing is written when the arguments are wrong"
     );
 }
+
+#[test]
+fn continue_can_render_the_result_in_the_same_run() {
+    let s = Setup::new("onset-roll");
+    let wav = s.path("out.wav");
+    s.run("r.mid", &["--bars", "2", "--render", wav.to_str().unwrap()]);
+    let reader = hound::WavReader::open(&wav).expect("a valid WAV file");
+    let spec = reader.spec();
+    assert_eq!((spec.sample_rate, spec.bits_per_sample), (44_100, 16));
+    let samples: Vec<i16> = reader.into_samples::<i16>().map(|v| v.unwrap()).collect();
+    // Seed (2 bars) + 2 bars at 100 BPM = 9.6 s, plus the 2 s tail, stereo.
+    let seconds = samples.len() as f64 / spec.channels as f64 / 44_100.0;
+    assert!((seconds - 11.6).abs() < 0.2, "{seconds} s");
+    assert!(
+        samples.iter().any(|v| v.unsigned_abs() > 1000),
+        "the render is silent"
+    );
+    let text = reprise_fails(
+        &[
+            "continue",
+            s.path("seed.mid").to_str().unwrap(),
+            "--model",
+            s.path("model").to_str().unwrap(),
+            "-o",
+            s.path("x.mid").to_str().unwrap(),
+            "--render",
+            s.path("x.wav").to_str().unwrap(),
+            "--soundfont",
+            "/nonexistent.sf2",
+        ],
+        &[],
+    );
+    assert!(text.contains("nonexistent.sf2"), "{text}");
+}

@@ -109,6 +109,12 @@ pub struct ContinueArgs {
     /// Also draw the piano roll of seed and continuation into this PNG file.
     #[arg(long)]
     plot: Option<PathBuf>,
+    /// Also render the written MIDI to this WAV file (16-bit, 44.1 kHz).
+    #[arg(long)]
+    render: Option<PathBuf>,
+    /// SoundFont for --render; the built-in synthesizer plays when absent.
+    #[arg(long, requires = "render")]
+    soundfont: Option<PathBuf>,
 }
 
 /// `NAME.mid` for one variation, `NAME-k.mid` for several.
@@ -187,6 +193,20 @@ pub fn continue_command(args: ContinueArgs) -> anyhow::Result<()> {
             secs * 1e3,
             secs * 1e6 / cont.frames.max(1) as f64,
         );
+        if let Some(wav) = &args.render {
+            crate::render_file(&crate::RenderArgs {
+                input: out.clone(),
+                output: variation_path(wav, k, args.variations),
+                soundfont: args.soundfont.clone(),
+                rate: 44_100,
+                gain: None,
+                normalize: false,
+                no_reverb: false,
+                tail: 2.0,
+                format: reprise::audio::wav::WavFormat::Int16,
+                threads: None,
+            })?;
+        }
         if let Some(plot) = &args.plot {
             let plot = variation_path(plot, k, args.variations);
             reprise::music::plot::piano_roll(&seed, &cont, &plot)
