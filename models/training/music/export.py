@@ -19,7 +19,7 @@ from safetensors.torch import save_file
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import nll as reference  # noqa: E402
-from musicdata import STEPS_PER_QUARTER  # noqa: E402
+from musicdata import STEPS_PER_QUARTER, load_json  # noqa: E402
 
 # What is known of each benchmark set's grid (Boulanger-Lewandowski et al. 2012: pieces transposed
 # to C major or C minor, frames every eighth note, quarter notes for JSB Chorales).
@@ -108,8 +108,7 @@ def main():
     ref_nll, ref_frames = None, None
     if not args.skip_check:
         rcfg, rt = reference.load_model(args.outdir)
-        with open(data_path) as f:
-            doc = json.load(f)
+        doc = load_json(data_path)
         pieces = [reference.encode(pc, rcfg["music"]) for pc in doc["valid"]]
         with torch.no_grad():
             ref_nll, ref_frames = reference.split_nll(rcfg, rt, [pc for pc in pieces if len(pc)])

@@ -9,6 +9,7 @@ this frame and 0 where it is held from the previous one.
 Dense frames have N = keys ("roll") or 2 * keys ("onset-roll") columns; for "onset-roll" the
 columns are interleaved key by key: [sounding(k0), onset(k0), sounding(k1), onset(k1), ...].
 """
+import gzip
 import json
 
 import numpy as np
@@ -21,7 +22,7 @@ STEPS_PER_QUARTER = {"JSB_Chorales": 1}
 
 
 def load_json(path):
-    with open(path) as f:
+    with (gzip.open(path, "rt") if str(path).endswith(".gz") else open(path)) as f:
         return json.load(f)
 
 
@@ -60,4 +61,4 @@ def load_split(path, split, encoding=None):
     keys = doc.get("keys", KEYS)
     if split not in doc:
         raise SystemExit(f"{path}: no split named {split!r} (has {sorted(k for k in doc if isinstance(doc[k], list))})")
-    return [piece_to_dense(p, enc, low, keys) for p in doc[split]], enc, low, keys
+    return [piece_to_dense(p, enc, low, keys) for p in doc[split]], enc, low, keys, doc.get("steps_per_quarter")

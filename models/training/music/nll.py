@@ -10,6 +10,7 @@ The last line printed is `nll_per_frame=<x> frames=<n>`: the mean over all frame
 the split of -log p(frame | previous frames), natural log, each piece starting from a zero state.
 """
 import argparse
+import gzip
 import json
 import os
 
@@ -139,7 +140,7 @@ def main():
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     cfg, T_ = load_model(args.model)
-    with open(args.data) as f:
+    with (gzip.open(args.data, "rt") if args.data.endswith(".gz") else open(args.data)) as f:
         doc = json.load(f)
     if args.split not in doc:
         raise SystemExit(f"{args.data}: no split named {args.split!r}")

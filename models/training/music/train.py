@@ -171,8 +171,8 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
 
-    train, enc, low, keys = load_split(data_path, "train")
-    valid, _, _, _ = load_split(data_path, "valid")
+    train, enc, low, keys, spq = load_split(data_path, "train")
+    valid = load_split(data_path, "valid")[0]
     n = visible_size(enc, keys)
     step = 1 if enc == "roll" else 2
     print(f"{name}: {len(train)} train pieces ({sum(map(len, train))} frames), "
@@ -240,6 +240,7 @@ def main(argv=None):
             best_obj = {
                 "model": {k: t.detach().cpu().clone() for k, t in model.state_dict().items()},
                 "cfg": model.cfg, "encoding": enc, "low_note": low, "keys": keys, "name": name,
+                "steps_per_quarter": spq,
                 "data": args.set or args.data,
                 "valid_nll": v, "valid_frames": vf, "epoch": epoch, "args": vars(args),
                 "command": command, "params": n_params, "torch": torch.__version__,
