@@ -67,6 +67,7 @@ def main():
     p.add_argument("outdir")
     p.add_argument("--steps-per-quarter", type=int, help="frames per quarter note (default: the set's grid)")
     p.add_argument("--data-note", default=None, help="text for the model card's data section")
+    p.add_argument("--note", default="", help="extra text for the model card's training section")
     p.add_argument("--skip-check", action="store_true", help="do not recompute valid NLL from the export")
     args = p.parse_args()
 
@@ -173,6 +174,8 @@ def main():
         f"- exported {datetime.date.today().isoformat()} with `music/export.py`",
         "",
     ]
+    if args.note:
+        lines += [args.note, ""]
     with open(os.path.join(args.outdir, "README.md"), "w") as f:
         f.write("\n".join(lines))
     print(f"wrote {args.outdir}: {n_params} parameters, valid nll {ck['valid_nll']:.4f}")

@@ -144,7 +144,7 @@ def atomic_save(obj, path):
 
 def main(argv=None):
     args = parse_args(argv)
-    name = args.set or os.path.splitext(os.path.basename(args.data))[0]
+    name = args.set or os.path.basename(args.data).removesuffix(".gz").removesuffix(".json")
     data_path = os.path.join(DATA_DIR, args.set + ".json") if args.set else args.data
     out = args.out or os.path.join(HERE, "runs", name)
     os.makedirs(out, exist_ok=True)
