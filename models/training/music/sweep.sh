@@ -31,6 +31,7 @@ import json, os, subprocess, sys
 dirs = {"JSB_Chorales": "music-jsb", "Nottingham": "music-nottingham", "MuseData": "music-musedata",
         "Piano_midi": "music-piano-midi", "default": "music-default"}
 res = {}
+open(os.path.join("runs", "chosen.txt"), "w").close()
 for tag in sys.argv[1].strip(",").split(","):
     h = os.path.join("runs", tag, "history.json")
     if not os.path.exists(h):
@@ -52,6 +53,8 @@ for name in sorted({t.rsplit("-", 1)[0] for t in res}):
                 "(`music/sweep.sh`); the others: " + "; ".join(
                     f"`{' '.join(res[t]['command'].split()[1:])}` {res[t]['best_valid_nll']:.4f}" for t in tags[1:]))
     print(f"export {tag} -> ../{dirs[name]}")
+    with open(os.path.join("runs", "chosen.txt"), "a") as f:
+        f.write(f"{name} {tag} {dirs[name]}\n")
     cmd = [sys.executable, "music/export.py", os.path.join("runs", tag, "best.pt"), os.path.join("..", dirs[name]),
            "--skip-check", "--note", note]
     if name == "default":
