@@ -17,7 +17,6 @@ declare -A PLAN=(
   [Piano_midi-a]="--set Piano_midi --dropout 0.5 --batch 8"
   [Piano_midi-b]="--set Piano_midi --dropout 0.3 --batch 8"
   [default-a]="--data data/default/default.json.gz --dropout 0.3 --batch 16 --transpose 6"
-  [default-b]="--data data/default/default.json.gz --dropout 0.2 --batch 32 --transpose 6"
 )
 tags=${RUNS:-$(printf '%s\n' "${!PLAN[@]}" | sort | tr '\n' ,)}
 for tag in ${tags//,/ }; do
