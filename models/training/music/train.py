@@ -48,6 +48,8 @@ def parse_args(argv=None):
     p.add_argument("--clip", type=float, default=1.0, help="gradient norm clipping")
     p.add_argument("--batch", type=int, default=16, help="sequences per batch")
     p.add_argument("--seq-len", type=int, default=200, help="pieces are cut into chunks this long each epoch")
+    p.add_argument("--epoch-chunks", type=int, default=0,
+                   help="train on this many random chunks per epoch (0: all), so large sets are validated more often")
     p.add_argument("--transpose", type=int, default=0, help="random transposition in [-K, K] semitones")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=1)
@@ -158,7 +160,7 @@ def main(argv=None):
         if not os.path.exists(ckpt_path):
             raise SystemExit(f"--resume: no checkpoint at {ckpt_path}")
         state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        saved = state["args"]
+        saved = {**vars(args), **state["args"]}
         # The model, data and optimisation settings are the checkpoint's; the budgets are this call's.
         for k in ("max_minutes", "max_epochs", "patience", "threads", "device", "out"):
             saved[k] = getattr(args, k)
@@ -214,10 +216,18 @@ def main(argv=None):
             break
         model.train()
         chunks = make_chunks(train, args.seq_len, rng)
+        if args.epoch_chunks:  # large sets: an "epoch" is a random subset of the chunks
+            chunks = chunks[: args.epoch_chunks]
+        # Batch chunks of similar length (less padding): sort within windows of 16 batches, then
+        # shuffle the order of the batches.
+        w = args.batch * 16
+        chunks = [c for a in range(0, len(chunks), w) for c in sorted(chunks[a : a + w], key=lambda c: c[2] - c[1])]
+        batches = [chunks[a : a + args.batch] for a in range(0, len(chunks), args.batch)]
+        rng.shuffle(batches)
         tot, nfr = 0.0, 0.0
         cut = False
-        for bi in range(0, len(chunks), args.batch):
-            inp, tgt, mask = batch_tensors(train, chunks[bi : bi + args.batch], rng, args.transpose, step, device)
+        for bchunks in batches:
+            inp, tgt, mask = batch_tensors(train, bchunks, rng, args.transpose, step, device)
             if in_drop > 0:
                 inp = inp * (torch.rand_like(inp) >= in_drop).float()
             nll = model.frame_nll(inp, tgt)
