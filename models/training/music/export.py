@@ -165,10 +165,15 @@ def main():
         "## Training",
         "",
         f"- command (in `models/training/`): `.venv/bin/python music/{ck['command']}`",
-        f"- settings: Adam lr {a['lr']}, batch {a['batch']} chunks of up to {a['seq_len']} frames, "
-        f"dropout {a['dropout']}, gradient-norm clip {a['clip']}, transposition +-{a['transpose']} semitones, "
-        f"seed {a['seed']}; learning rate halved after 3 epochs without valid improvement",
+        f"- settings: Adam lr {a['lr']}, batch {a['batch']} chunks of up to {a['seq_len']} frames"
+        + (f" ({a['epoch_chunks']} random chunks per epoch)" if a.get("epoch_chunks") else "")
+        + f", dropout {a['dropout']}, gradient-norm clip {a['clip']}, "
+        + (f"random transposition +-{a['transpose']} semitones, " if a["transpose"] else "no transposition, ")
+        + f"seed {a['seed']}; learning rate halved after 3 epochs without valid improvement",
         f"- best epoch {ck['epoch']} of {len(hist)}; stopped by {ck.get('stop_reason', 'n/a')}",
+        "- valid NLL per frame by epoch: " + ", ".join(
+            f"{h['epoch']}: {h['valid_nll']:.3f}" for h in hist
+            if h["epoch"] % max(1, len(hist) // 12) == 0 or h["epoch"] in (1, ck["epoch"], len(hist))),
         f"- training time: {ck.get('train_minutes', 0):.1f} min to the best epoch, "
         f"{total_min:.1f} min in all, on {ck.get('hardware', 'n/a')} (PyTorch {ck.get('torch', 'n/a')})",
         f"- exported {datetime.date.today().isoformat()} with `music/export.py`",

@@ -148,7 +148,7 @@ def main(argv=None):
     args = parse_args(argv)
     name = args.set or os.path.basename(args.data).removesuffix(".gz").removesuffix(".json")
     data_path = os.path.join(DATA_DIR, args.set + ".json") if args.set else args.data
-    out = args.out or os.path.join(HERE, "runs", name)
+    out = args.out or os.path.join(HERE, "..", "runs", name)
     os.makedirs(out, exist_ok=True)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
