@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use common::{reprise, reprise_fails, stderr};
 use reprise::music::model::{MusicModel, read_split};
@@ -14,7 +14,7 @@ fn root() -> PathBuf {
 }
 
 /// Runs `reprise music eval` and parses its last line.
-fn eval(model: &str, data: &PathBuf, split: &str, format: Option<&str>) -> (f64, usize) {
+fn eval(model: &str, data: &Path, split: &str, format: Option<&str>) -> (f64, usize) {
     let model = root().join("models").join(model);
     let mut args = vec![
         "music",
