@@ -140,8 +140,8 @@ def main():
     data_note = args.data_note or (
         f"{SET_NOTE.get(name, name)}: the train split of the {name} set of Boulanger-Lewandowski, Bengio & "
         f"Vincent (ICML 2012), `models/training/data/polyphonic/{name}.json`; early stopping on its valid "
-        f"split. Grid: {GRID_NOTE.get(name, f'{spq} frames per quarter note')}; the pieces are transposed to "
-        f"C major or C minor by the data set's authors.")
+        f"split. Grid: {GRID_NOTE.get(name, f'{spq} frames per quarter note')}, and the pieces transposed to "
+        f"C major or C minor, as the data set's authors describe their sampling.")
     lines = [
         f"# music-{os.path.basename(os.path.normpath(args.outdir)).removeprefix('music-')}",
         "",
