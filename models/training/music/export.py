@@ -121,11 +121,27 @@ def main():
     a = ck["args"]
     hist = ck.get("history", [])
     total_min = ck.get("total_minutes", ck.get("train_minutes"))
+    if args.data_note is None and name == "default":
+        doc = load_json(data_path)
+        per = {}
+        for split in ("train", "valid"):
+            for ident, pc in zip(doc[split + "_ids"], doc[split]):
+                c = per.setdefault(ident.split("/")[0], [0, 0, 0])
+                c[0 if split == "train" else 1] += 1
+                c[2] += len(pc)
+        args.data_note = (
+            "music21's bundled corpus (public domain), prepared by `music/prepare_default.py` into "
+            "`models/training/data/default/default.json.gz`: "
+            + "; ".join(f"{src} {tr} train + {va} valid pieces ({fr} frames)" for src, (tr, va, fr) in sorted(per.items()))
+            + ". Sixteenth-note grid (4 frames per quarter note), `onset-roll` encoding (per key: sounding, onset), "
+            "pieces in their written keys; training transposes each chunk at random. One piece in 20 is held out as "
+            "the valid split (by the MD5 of its identifier). The Bach chorales overlap the JSB Chorales test split: "
+            "this is the continuation model for DAW seeds, not a benchmark model.")
     data_note = args.data_note or (
         f"{SET_NOTE.get(name, name)}: the train split of the {name} set of Boulanger-Lewandowski, Bengio & "
         f"Vincent (ICML 2012), `models/training/data/polyphonic/{name}.json`; early stopping on its valid "
-        f"split. Grid: {GRID_NOTE.get(name, f'{spq} frames per quarter note')}; the pieces are transposed to "
-        f"C major or C minor by the data set's authors.")
+        f"split. Grid: {GRID_NOTE.get(name, f'{spq} frames per quarter note')}, and the pieces transposed to "
+        f"C major or C minor, as the data set's authors describe their sampling.")
     lines = [
         f"# music-{os.path.basename(os.path.normpath(args.outdir)).removeprefix('music-')}",
         "",

@@ -35,22 +35,22 @@ def visible_size(encoding, keys=KEYS):
 
 
 def piece_to_dense(piece, encoding, low_note=LOW_NOTE, keys=KEYS):
-    """One piece as a (T, N) float32 array of 0/1."""
+    """One piece as a (T, N) uint8 array of 0/1."""
     n = visible_size(encoding, keys)
-    x = np.zeros((len(piece), n), dtype=np.float32)
+    x = np.zeros((len(piece), n), dtype=np.uint8)
     for t, frame in enumerate(piece):
         for item in frame:
             if encoding == "roll":
                 k = int(item) - low_note
                 if 0 <= k < keys:
-                    x[t, k] = 1.0
+                    x[t, k] = 1
             else:
                 note, onset = int(item[0]), int(item[1])
                 k = note - low_note
                 if 0 <= k < keys:
-                    x[t, 2 * k] = 1.0
+                    x[t, 2 * k] = 1
                     if onset:
-                        x[t, 2 * k + 1] = 1.0
+                        x[t, 2 * k + 1] = 1
     return x
 
 
