@@ -45,20 +45,45 @@ fn eval(model: &str, data: &Path, split: &str, format: Option<&str>) -> (f64, us
     (nll.expect("nll_per_frame="), frames.expect("frames="))
 }
 
+/// Every bundled music model that ships a golden file.
+fn golden_models() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root().join("models"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            n.starts_with("music-") && root().join("models").join(n).join("golden.json").exists()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
 #[test]
 fn golden_frames_match_the_python_reference() {
-    let golden = root().join("models/music-jsb/golden.json");
+    let names = golden_models();
+    assert!(names.iter().any(|n| n == "music-jsb"), "{names:?}");
+    for name in names {
+        golden_frames_match(&name);
+    }
+}
+
+fn golden_frames_match(name: &str) {
+    let golden = root().join("models").join(name).join("golden.json");
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&golden).unwrap()).unwrap();
     let expected = &doc["expected"];
     let want = expected["nll_per_frame"].as_f64().unwrap();
     let tol = expected["tolerance"].as_f64().unwrap();
-    let (got, frames) = eval("music-jsb", &golden, "golden", None);
+    let (got, frames) = eval(name, &golden, "golden", None);
     assert_eq!(frames as u64, expected["frames"].as_u64().unwrap());
-    assert!((got - want).abs() <= tol, "Rust {got} vs Python {want}");
+    assert!(
+        (got - want).abs() <= tol,
+        "{name}: Rust {got} vs Python {want}"
+    );
 
     // Frame by frame, through the library.
-    let mut model = MusicModel::load(root().join("models/music-jsb"), None).unwrap();
+    let mut model = MusicModel::load(root().join("models").join(name), None).unwrap();
     let pieces = read_split(&golden, "golden", &model.config).unwrap();
     let per_frame: Vec<f64> = expected["frame_nll"]
         .as_array()
@@ -75,7 +100,7 @@ fn golden_frames_match_the_python_reference() {
             let nll = model.frame_nll(frame).unwrap();
             assert!(
                 (nll - per_frame[k]).abs() < 1e-3,
-                "frame {k}: {nll} vs {}",
+                "{name} frame {k}: {nll} vs {}",
                 per_frame[k]
             );
             prev.clone_from(frame);
