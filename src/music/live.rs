@@ -52,6 +52,8 @@ const BACKEND_HINT: &str = "Does /dev/snd/seq exist? Without a sound card, build
 pub struct MidiEvent {
     /// Backend timestamp in microseconds (JACK: frame time; ALSA: since the port opened).
     pub timestamp_us: u64,
+    /// When the input callback received it, on the process clock ([`crate::rt::time`]).
+    pub received_us: u64,
     len: u8,
     data: [u8; 3],
 }
@@ -66,6 +68,7 @@ impl MidiEvent {
         data[..message.len()].copy_from_slice(message);
         Some(Self {
             timestamp_us,
+            received_us: 0,
             len: message.len() as u8,
             data,
         })
@@ -99,12 +102,14 @@ impl MidiInSink {
         Self { producer, stats }
     }
 
-    /// Handles one incoming message. Wait-free, allocation-free.
+    /// Handles one incoming message, stamping it with the process clock. Wait-free,
+    /// allocation-free.
     pub fn on_message(&mut self, timestamp_us: u64, message: &[u8]) {
-        let Some(event) = MidiEvent::new(timestamp_us, message) else {
+        let Some(mut event) = MidiEvent::new(timestamp_us, message) else {
             self.stats.dropped_long.fetch_add(1, Ordering::Relaxed);
             return;
         };
+        event.received_us = crate::rt::time::now_us();
         match self.producer.push(event) {
             Ok(()) => self.stats.received.fetch_add(1, Ordering::Relaxed),
             Err(_) => self.stats.dropped_full.fetch_add(1, Ordering::Relaxed),
@@ -185,6 +190,8 @@ pub struct MidiIn {
 impl MidiIn {
     /// Opens an input. `client` names Reprise's client; `capacity` is the ring length.
     pub fn open(spec: &PortSpec, client: &str, capacity: usize) -> Result<Self, MidiError> {
+        // The callback reads the process clock: set its base here, not in the callback.
+        crate::rt::time::init();
         let mut input = MidiInput::new(client).map_err(unavailable)?;
         input.ignore(Ignore::SysexAndActiveSense);
         let (producer, consumer) = rtrb::RingBuffer::new(capacity.max(16));

@@ -2,6 +2,7 @@
 //! ports ([`live`]) and MIDI files read as timed events ([`midi_file`]).
 
 pub mod continuation;
+pub mod jam;
 pub mod live;
 pub mod midi_file;
 pub mod model;
