@@ -1,0 +1,388 @@
+//! `reprise jam` over real JACK MIDI (build with `--features jack`, run through
+//! `scripts/with-jack`): the test plays the DAW, sending clock, a call and control changes,
+//! and checks the response's timing, length and that no note is left hanging; plus clear
+//! errors for an unknown port and for a JACK server that disappears.
+#![cfg(feature = "jack")]
+
+mod common;
+#[path = "common/daw.rs"]
+mod daw;
+#[path = "common/music.rs"]
+mod music;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use reprise::music::live::{MidiEvent, MidiIn, MidiOut, PortSpec};
+use reprise::rt::time::now_us;
+
+use common::{devices, reprise_fails};
+
+const BPM: f64 = 160.0;
+/// One quarter note at 160 BPM in microseconds.
+const QUARTER: f64 = 60e6 / BPM;
+const BAR: f64 = 4.0 * QUARTER;
+const SIXTEENTH: f64 = QUARTER / 4.0;
+
+/// A running `reprise jam` with its stderr lines.
+struct Jam {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Jam {
+    fn start(model: &Path, extra: &[&str], env: &[(&str, &str)]) -> Jam {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_reprise"));
+        command
+            .args(["jam", "--model", model.to_str().unwrap()])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("reprise runs");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Jam { child, lines }
+    }
+
+    /// Waits for a stderr line containing `part`; all lines seen so far on failure.
+    fn wait_for(&mut self, part: &str, timeout: Duration) -> Result<String, String> {
+        let mut seen = String::new();
+        let deadline = std::time::Instant::now() + timeout;
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(part) => return Ok(line),
+                Ok(line) => seen += &(line + "\n"),
+                Err(_) => break,
+            }
+        }
+        Err(seen)
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// SIGTERM, then the exit code and the remaining stderr.
+    fn terminate(mut self) -> (Option<i32>, String) {
+        self.signal("TERM");
+        let status = self.child.wait().unwrap();
+        let rest: String = self.lines.iter().map(|l| l + "\n").collect();
+        (status.code(), rest)
+    }
+}
+
+impl Drop for Jam {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn model_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    music::write_random_model(dir.path(), "onset-roll", 36, 60, 4);
+    dir
+}
+
+/// The DAW's ports: reprise reads "daw out" and answers on "daw in".
+fn daw_ports(tag: &str) -> (MidiOut, MidiIn) {
+    let out = MidiOut::open(
+        &PortSpec::Virtual(format!("{tag} out")),
+        &format!("{tag}-src"),
+    )
+    .unwrap();
+    let input = MidiIn::open(
+        &PortSpec::Virtual(format!("{tag} in")),
+        &format!("{tag}-sink"),
+        8192,
+    )
+    .unwrap();
+    (out, input)
+}
+
+/// A call in bar 0: four notes on the beats, the last released at beat 3.5. With a bar of
+/// silence ending the call at beat 7.5, the response starts at bar 2.
+fn call(t0: u64) -> Vec<(u64, Vec<u8>)> {
+    let mut plan = Vec::new();
+    for (beat, key) in [60u8, 64, 67, 72].iter().enumerate() {
+        let on = t0 + (beat as f64 * QUARTER) as u64;
+        plan.push((on, vec![0x90, *key, 100]));
+        plan.push((on + (QUARTER / 2.0) as u64, vec![0x80, *key, 0]));
+    }
+    plan
+}
+
+/// Note-ons as (time, key), checked to lie after `from`.
+fn note_ons(events: &[MidiEvent]) -> Vec<(u64, u8)> {
+    events
+        .iter()
+        .filter(|e| matches!(e.bytes(), [s, _, v] if s & 0xF0 == 0x90 && *v > 0))
+        .map(|e| (e.received_us, e.bytes()[1]))
+        .collect()
+}
+
+/// Grid tolerance: 5 ms beyond what JACK's periods add (the clock arrives up to one period
+/// late, and the answer leaves at the start of the next period).
+fn tolerance_us() -> f64 {
+    5_000.0 + 2.0 * daw::jack_period_us()
+}
+
+/// The (sixteenth, key) pattern of note-ons in `[from, from + len)` sixteenths, checking each
+/// lies on the sixteenth grid from `t0`.
+fn pattern(ons: &[(u64, u8)], t0: u64, from: i64, len: i64) -> Vec<(i64, u8)> {
+    let mut out = Vec::new();
+    for &(t, key) in ons {
+        let rel = t as f64 - t0 as f64;
+        let six = (rel / SIXTEENTH).round() as i64;
+        if six >= from && six < from + len {
+            out.push((six - from, key));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn assert_on_grid(ons: &[(u64, u8)], t0: u64) {
+    let tol = tolerance_us();
+    for &(t, key) in ons {
+        let rel = t as f64 - t0 as f64;
+        let err = rel - (rel / SIXTEENTH).round() * SIXTEENTH;
+        assert!(
+            err.abs() <= tol,
+            "note-on {key} at {:.1} ms after bar 0 is {:.2} ms off the sixteenth grid (tolerance {:.1} ms)",
+            rel / 1e3,
+            err / 1e3,
+            tol / 1e3
+        );
+    }
+}
+
+/// Checks that every note-on was stopped and All Notes Off followed `stop_us`.
+fn assert_nothing_hangs(events: &[MidiEvent], stop_us: u64) {
+    let mut sounding: BTreeMap<u8, i64> = BTreeMap::new();
+    for e in events {
+        match e.bytes() {
+            [s, k, v] if s & 0xF0 == 0x90 && *v > 0 => *sounding.entry(*k).or_default() += 1,
+            [s, k, _] if s & 0xF0 == 0x80 || s & 0xF0 == 0x90 => {
+                let n = sounding.entry(*k).or_default();
+                *n -= 1;
+                assert!(*n >= 0, "note-off for {k} without a note-on");
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        sounding.values().all(|n| *n == 0),
+        "hanging notes: {sounding:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.bytes() == [0xB0, 123, 0] && e.received_us >= stop_us),
+        "no All Notes Off after Stop"
+    );
+}
+
+#[test]
+fn the_response_follows_the_clock_on_the_grid_in_length_and_stops_clean() {
+    let _lock = devices();
+    let model = model_dir();
+    let (mut out, mut input) = daw_ports("daw1");
+    let mut jam = Jam::start(
+        model.path(),
+        &[
+            "--in", "daw1 out", "--out", "daw1 in", "--bars", "2", "--loop", "--seed", "3",
+        ],
+        &[],
+    );
+    jam.wait_for("listening on", Duration::from_secs(20))
+        .unwrap_or_else(|seen| panic!("reprise did not start:\n{seen}"));
+    let t0 = now_us() + 300_000;
+    // Clock through bar 6 and a half, then Stop in the middle of the third pass of the loop.
+    let stop_at = t0 + (6.5 * BAR) as u64;
+    let mut plan = daw::clock_plan(t0, BPM, (6.5 * 96.0) as u64);
+    daw::merge(&mut plan, call(t0));
+    daw::merge(&mut plan, [(stop_at, vec![0xFC])]);
+    daw::play(&mut out, &plan);
+    let events = daw::collect(&mut input, stop_at + 500_000);
+    let (code, rest) = jam.terminate();
+    assert_eq!(code, Some(0), "{rest}");
+    assert!(rest.contains("notes in"), "{rest}");
+
+    let ons = note_ons(&events);
+    assert!(!ons.is_empty(), "no response arrived");
+    assert_on_grid(&ons, t0);
+    // Nothing before bar 2 (the call ends at beat 7.5; the response starts at the next bar).
+    let first = ons.iter().map(|o| o.0).min().unwrap();
+    assert!(
+        first as f64 >= t0 as f64 + 2.0 * BAR - tolerance_us(),
+        "response began {:.1} ms before bar 2",
+        (t0 as f64 + 2.0 * BAR - first as f64) / 1e3
+    );
+    // Two bars long: bars 4-5 repeat bars 2-3 exactly.
+    let first_pass = pattern(&ons, t0, 32, 32);
+    let second_pass = pattern(&ons, t0, 64, 32);
+    assert!(!first_pass.is_empty(), "the first pass is silent");
+    assert_eq!(first_pass, second_pass, "the loop is not two bars long");
+    assert!(
+        ons.iter().all(|o| o.0 < stop_at + 1_000),
+        "notes after Stop"
+    );
+    assert_nothing_hangs(&events, stop_at);
+    input.close();
+    out.close();
+}
+
+#[test]
+fn control_changes_set_the_response_length_and_end_the_call() {
+    let _lock = devices();
+    let model = model_dir();
+    let (mut out, mut input) = daw_ports("daw2");
+    let mut jam = Jam::start(
+        model.path(),
+        &[
+            "--in",
+            "daw2 out",
+            "--out",
+            "daw2 in",
+            "--bars",
+            "4",
+            "--loop",
+            "--call-end-bars",
+            "4",
+            "--seed",
+            "5",
+        ],
+        &[],
+    );
+    jam.wait_for("listening on", Duration::from_secs(20))
+        .unwrap_or_else(|seen| panic!("reprise did not start:\n{seen}"));
+    let t0 = now_us() + 300_000;
+    let stop_at = t0 + (5.5 * BAR) as u64;
+    let mut plan = daw::clock_plan(t0, BPM, (5.5 * 96.0) as u64);
+    // CC 22 at 0: one bar. The call is ended by CC 20 at beat 4.5 (four bars of silence
+    // would take until bar 4), so the response starts at bar 2.
+    daw::merge(&mut plan, [(t0 - 500, vec![0xB0, 22, 0])]);
+    daw::merge(&mut plan, call(t0));
+    daw::merge(
+        &mut plan,
+        [(t0 + (4.5 * QUARTER) as u64, vec![0xB0, 20, 127])],
+    );
+    daw::merge(&mut plan, [(stop_at, vec![0xFC])]);
+    daw::play(&mut out, &plan);
+    let events = daw::collect(&mut input, stop_at + 500_000);
+    let (code, rest) = jam.terminate();
+    assert_eq!(code, Some(0), "{rest}");
+
+    let ons = note_ons(&events);
+    assert!(!ons.is_empty(), "no response arrived");
+    assert_on_grid(&ons, t0);
+    let first = ons.iter().map(|o| o.0).min().unwrap();
+    assert!(
+        first as f64 >= t0 as f64 + 2.0 * BAR - tolerance_us(),
+        "response before bar 2"
+    );
+    // One bar long: bars 3 and 4 repeat bar 2.
+    let bar2 = pattern(&ons, t0, 32, 16);
+    assert!(!bar2.is_empty(), "bar 2 is silent");
+    assert_eq!(bar2, pattern(&ons, t0, 48, 16), "bar 3 differs from bar 2");
+    assert_eq!(bar2, pattern(&ons, t0, 64, 16), "bar 4 differs from bar 2");
+    assert_nothing_hangs(&events, stop_at);
+    input.close();
+    out.close();
+}
+
+#[test]
+fn an_unknown_port_is_a_clear_error_listing_the_ports() {
+    let _lock = devices();
+    let model = model_dir();
+    let (out, input) = daw_ports("daw3");
+    let text = reprise_fails(
+        &[
+            "jam",
+            "--model",
+            model.path().to_str().unwrap(),
+            "--in",
+            "no-such-port",
+        ],
+        &[],
+    );
+    assert!(
+        text.contains("no MIDI input port named \"no-such-port\""),
+        "{text}"
+    );
+    assert!(text.contains("daw3 out"), "{text}");
+    input.close();
+    out.close();
+}
+
+#[test]
+fn a_jack_server_that_disappears_is_a_clear_error() {
+    let _lock = devices();
+    let model = model_dir();
+    let server = format!("reprise-gone-{}", std::process::id());
+    let mut jackd = Command::new("jackd")
+        .args(["-n", &server, "-d", "dummy", "-r", "48000", "-p", "256"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("jackd runs");
+    let ready = Command::new("jack_wait")
+        .args(["-w", "-t", "20"])
+        .env("JACK_DEFAULT_SERVER", &server)
+        .output()
+        .unwrap();
+    assert!(
+        ready.status.success(),
+        "the second JACK server did not start"
+    );
+    let mut jam = Jam::start(
+        model.path(),
+        &["--virtual"],
+        &[("JACK_DEFAULT_SERVER", &server)],
+    );
+    let started = jam.wait_for("listening on", Duration::from_secs(20));
+    let kill = Command::new("kill")
+        .args(["-TERM", &jackd.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let _ = jackd.wait();
+    started.unwrap_or_else(|seen| panic!("reprise did not start:\n{seen}"));
+    // reprise must notice and exit on its own with a clear message.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = jam.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "reprise hangs after the server left"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let rest: String = jam.lines.iter().map(|l| l + "\n").collect();
+    assert_eq!(status.code(), Some(1), "{rest}");
+    assert!(
+        rest.contains("reprise: error: the MIDI system went away"),
+        "{rest}"
+    );
+    assert!(!rest.contains("panicked"), "{rest}");
+}
