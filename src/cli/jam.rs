@@ -169,7 +169,7 @@ pub fn jam_command(args: JamArgs) -> anyhow::Result<()> {
 fn summary(s: &StatusSnapshot) {
     eprintln!(
         "reprise jam: {} notes in, {} notes out, {} responses; call end to response ready: \
-         last {:.1} ms, max {:.1} ms; {} late, {} dropped",
+         last {:.1} ms, max {:.1} ms; {} late, {} dropped; scheduler {}",
         s.notes_in,
         s.notes_out,
         s.responses,
@@ -177,5 +177,10 @@ fn summary(s: &StatusSnapshot) {
         s.max_ready_us as f64 / 1e3,
         s.late,
         s.dropped,
+        if s.realtime {
+            "at real-time priority"
+        } else {
+            "at normal priority (no permission for real-time)"
+        },
     );
 }

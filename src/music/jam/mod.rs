@@ -224,6 +224,8 @@ pub struct StatusSnapshot {
     pub last_lead_us: u64,
     /// Output events sent more than 1 ms after their time.
     pub late: u64,
+    /// Whether the scheduler thread got real-time priority.
+    pub realtime: bool,
 }
 
 impl std::fmt::Display for StatusSnapshot {
@@ -263,6 +265,7 @@ pub struct Jam {
     shared: Arc<SchedulerShared>,
     status: Arc<JamStatus>,
     gone: Arc<AtomicBool>,
+    realtime: Arc<AtomicBool>,
     input_name: String,
     output_name: String,
     #[cfg(feature = "jack")]
@@ -300,9 +303,17 @@ impl Jam {
             shared.clone(),
             opts.channel,
         );
+        let realtime = Arc::new(AtomicBool::new(false));
+        let scheduler_realtime = realtime.clone();
         let scheduler = std::thread::Builder::new()
             .name("reprise-scheduler".into())
-            .spawn(move || scheduler.run().port.close())
+            .spawn(move || {
+                scheduler_realtime.store(
+                    crate::rt::priority::make_current_thread_realtime(),
+                    Ordering::Relaxed,
+                );
+                scheduler.run().port.close()
+            })
             .map_err(spawn_failed)?;
         let session = Session::new(
             model,
@@ -326,6 +337,7 @@ impl Jam {
             shared,
             status,
             gone,
+            realtime,
             input_name,
             output_name,
             #[cfg(feature = "jack")]
@@ -366,6 +378,7 @@ impl Jam {
             max_ready_us: r(&s.max_ready_us),
             last_lead_us: r(&s.last_lead_us),
             late,
+            realtime: self.realtime.load(Ordering::Relaxed),
         }
     }
 

@@ -540,11 +540,13 @@ impl Session {
             max_voices: self.opts.max_voices,
             seed: self.live.seed,
         };
+        let generating = crate::rt::time::now_us();
         let cont = continue_seed(&mut self.model, &seed, &opts)?;
         self.live.seed = self.live.seed.wrapping_add(1);
         let response = Response::from_continuation(&cont);
-        let ready = crate::rt::time::now_us();
-        let ready_us = ready.saturating_sub(call_end);
+        // From the end of the call (the `now` of this poll) to the response ready to play.
+        let ready_us = crate::rt::time::now_us() - generating + generating.saturating_sub(call_end);
+        let ready = call_end + ready_us;
         self.status.last_ready_us.store(ready_us, Ordering::Relaxed);
         self.status
             .max_ready_us
