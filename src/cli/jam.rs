@@ -1,19 +1,16 @@
 //! `reprise jam`: call and response with a DAW.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
 
-use reprise::engine::Format;
-use reprise::music::continuation::ScaleChoice;
 use reprise::music::jam::{CcMap, Jam, JamOptions, StatusSnapshot};
 use reprise::music::live::PortSpec;
-use reprise::music::model::MusicModel;
-use reprise::music::sample::Sampling;
+
+use super::music::GenerationArgs;
 
 /// Arguments of `reprise jam`.
 #[derive(clap::Args)]
@@ -40,24 +37,8 @@ pub struct JamArgs {
     /// Bars of silence (no note held) that end a call.
     #[arg(long, default_value_t = 1)]
     call_end_bars: u32,
-    /// Sampling temperature (> 0).
-    #[arg(long, default_value_t = 1.0)]
-    temperature: f32,
-    /// Nucleus threshold in (0.5, 1].
-    #[arg(long, default_value_t = 1.0)]
-    top_p: f32,
-    /// Lock pitches to a key: auto (fitted to each call), off, or e.g. C:major, A:minor.
-    #[arg(long, default_value = "off")]
-    scale: ScaleChoice,
-    /// Most notes sounding at once.
-    #[arg(long)]
-    max_voices: Option<usize>,
-    /// Model folder; the bundled default continuation model if absent.
-    #[arg(long)]
-    model: Option<PathBuf>,
-    /// Weight format to run the LSTM in (f32, bf16, int8); the model's own if absent.
-    #[arg(long)]
-    format: Option<Format>,
+    #[command(flatten)]
+    generation: GenerationArgs,
     /// Output MIDI channel, 1..=16.
     #[arg(long, default_value_t = 1)]
     channel: u8,
@@ -90,9 +71,6 @@ pub struct JamArgs {
     /// Control change that stops every note (value ≥ 64).
     #[arg(long, default_value_t = 24)]
     cc_panic: u8,
-    /// Random seed of the first response.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
 }
 
 pub fn jam_command(args: JamArgs) -> anyhow::Result<()> {
@@ -110,12 +88,9 @@ pub fn jam_command(args: JamArgs) -> anyhow::Result<()> {
         bars: args.bars,
         beats_per_bar: args.beats_per_bar,
         call_end_bars: args.call_end_bars,
-        sampling: Sampling {
-            temperature: args.temperature,
-            top_p: args.top_p,
-        },
-        scale: args.scale,
-        max_voices: args.max_voices,
+        sampling: args.generation.sampling(),
+        scale: args.generation.scale,
+        max_voices: args.generation.max_voices,
         channel: args.channel - 1,
         offset_ms: args.offset_ms,
         looping: args.looping,
@@ -128,15 +103,10 @@ pub fn jam_command(args: JamArgs) -> anyhow::Result<()> {
             variation: Some(args.cc_variation),
             panic: Some(args.cc_panic),
         },
-        seed: args.seed,
+        seed: args.generation.seed,
     };
     opts.validate()?;
-    let dir = args
-        .model
-        .clone()
-        .unwrap_or_else(|| reprise::models::bundled("music-default"));
-    let model = MusicModel::load(&dir, args.format)
-        .with_context(|| format!("loading the music model {}", dir.display()))?;
+    let model = args.generation.load_model()?;
     // Ctrl-C and SIGTERM only raise a flag (signal-hook's flag handlers are async-signal
     // safe); this thread sees it and stops the jam, which sends every note-off.
     let quit = Arc::new(AtomicBool::new(false));

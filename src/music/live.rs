@@ -47,28 +47,22 @@ const BACKEND: &str = "ALSA sequencer";
 #[cfg(not(feature = "jack"))]
 const BACKEND_HINT: &str = "Does /dev/snd/seq exist? Without a sound card, build with --features jack and run a JACK server.";
 
-/// One short MIDI message (up to three bytes) with its arrival time.
+/// A MIDI message of one to three bytes, stored inline (no allocation).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct MidiEvent {
-    /// Backend timestamp in microseconds (JACK: frame time; ALSA: since the port opened).
-    pub timestamp_us: u64,
-    /// When the input callback received it, on the process clock ([`crate::rt::time`]).
-    pub received_us: u64,
+pub struct ShortMessage {
     len: u8,
     data: [u8; 3],
 }
 
-impl MidiEvent {
-    /// An event from a message of one to three bytes; `None` otherwise.
-    pub fn new(timestamp_us: u64, message: &[u8]) -> Option<Self> {
+impl ShortMessage {
+    /// A message of one to three bytes; `None` otherwise.
+    pub fn new(message: &[u8]) -> Option<Self> {
         if message.is_empty() || message.len() > 3 {
             return None;
         }
         let mut data = [0; 3];
         data[..message.len()].copy_from_slice(message);
         Some(Self {
-            timestamp_us,
-            received_us: 0,
             len: message.len() as u8,
             data,
         })
@@ -77,6 +71,32 @@ impl MidiEvent {
     /// The message bytes.
     pub fn bytes(&self) -> &[u8] {
         &self.data[..self.len as usize]
+    }
+}
+
+/// One short MIDI message (up to three bytes) with its arrival time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MidiEvent {
+    /// Backend timestamp in microseconds (JACK: frame time; ALSA: since the port opened).
+    pub timestamp_us: u64,
+    /// When the input callback received it, on the process clock ([`crate::rt::time`]).
+    pub received_us: u64,
+    message: ShortMessage,
+}
+
+impl MidiEvent {
+    /// An event from a message of one to three bytes; `None` otherwise.
+    pub fn new(timestamp_us: u64, message: &[u8]) -> Option<Self> {
+        Some(Self {
+            timestamp_us,
+            received_us: 0,
+            message: ShortMessage::new(message)?,
+        })
+    }
+
+    /// The message bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.message.bytes()
     }
 }
 

@@ -162,17 +162,8 @@ impl JamOptions {
                 self.call_end_bars
             ));
         }
-        let t = self.sampling.temperature;
-        if !(t.is_finite() && t > 0.0) {
-            return bad(format!("--temperature must be a positive number (got {t})"));
-        }
-        let p = self.sampling.top_p;
-        if !(p > 0.5 && p <= 1.0) {
-            return bad(format!("--top-p must be in (0.5, 1] (got {p})"));
-        }
-        if self.max_voices == Some(0) {
-            return bad("--max-voices must be at least 1".into());
-        }
+        crate::music::sample::check_controls(self.sampling, self.max_voices)
+            .map_err(|message| JamError::Invalid { message })?;
         if self.channel > 15 {
             return bad(format!(
                 "--channel must be 1..=16 (got {})",

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::music::live::ShortMessage;
 use crate::rt::time::now_us;
 
 /// One message to send at a time on the process clock.
@@ -21,29 +22,22 @@ pub struct Scheduled {
     pub time_us: u64,
     /// The response generation it belongs to; events of an older generation are dropped.
     pub generation: u32,
-    len: u8,
-    bytes: [u8; 3],
+    message: ShortMessage,
 }
 
 impl Scheduled {
     /// A message of one to three bytes; `None` otherwise.
     pub fn new(time_us: u64, generation: u32, message: &[u8]) -> Option<Scheduled> {
-        if message.is_empty() || message.len() > 3 {
-            return None;
-        }
-        let mut bytes = [0; 3];
-        bytes[..message.len()].copy_from_slice(message);
         Some(Scheduled {
             time_us,
             generation,
-            len: message.len() as u8,
-            bytes,
+            message: ShortMessage::new(message)?,
         })
     }
 
     /// The message bytes.
     pub fn bytes(&self) -> &[u8] {
-        &self.bytes[..self.len as usize]
+        self.message.bytes()
     }
 }
 
