@@ -144,47 +144,63 @@ fn tolerance_us() -> f64 {
     5_000.0 + 2.0 * daw::jack_period_us()
 }
 
-/// The (sixteenth, key) pattern of note-ons in `[from, from + len)` sixteenths, checking each
-/// lies on the sixteenth grid from `t0`.
-fn pattern(ons: &[(u64, u8)], t0: u64, from: i64, len: i64) -> Vec<(i64, u8)> {
-    let mut out = Vec::new();
-    for &(t, key) in ons {
-        let rel = t as f64 - t0 as f64;
-        let six = (rel / SIXTEENTH).round() as i64;
-        if six >= from && six < from + len {
-            out.push((six - from, key));
-        }
-    }
-    out.sort();
-    out
+/// The sixteenth grid of the clock the DAW sent: bar 0 at `t0`, shifted locally by how late
+/// the DAW's ticks really went out (averaged over a beat either side).
+struct Grid {
+    t0: u64,
+    ticks: Vec<(u64, u64)>,
 }
 
-fn assert_on_grid(ons: &[(u64, u8)], t0: u64) {
-    let tol = tolerance_us();
-    let worst = ons
-        .iter()
-        .map(|&(t, _)| {
-            let rel = t as f64 - t0 as f64;
-            rel - (rel / SIXTEENTH).round() * SIXTEENTH
-        })
-        .fold((f64::MAX, f64::MIN), |(lo, hi), e| (lo.min(e), hi.max(e)));
-    eprintln!(
-        "{} note-ons, off the grid by {:.2} to {:.2} ms (tolerance {:.1} ms)",
-        ons.len(),
-        worst.0 / 1e3,
-        worst.1 / 1e3,
-        tol / 1e3
-    );
-    for &(t, key) in ons {
-        let rel = t as f64 - t0 as f64;
-        let err = rel - (rel / SIXTEENTH).round() * SIXTEENTH;
-        assert!(
-            err.abs() <= tol,
-            "note-on {key} at {:.1} ms after bar 0 is {:.2} ms off the sixteenth grid (tolerance {:.1} ms)",
-            rel / 1e3,
-            err / 1e3,
+impl Grid {
+    /// The nearest sixteenth to `t` and how far `t` is from it, in microseconds.
+    fn nearest(&self, t: u64) -> (i64, f64) {
+        let six = ((t as f64 - self.t0 as f64) / SIXTEENTH).round() as i64;
+        let k = (six.max(0) * 6) as usize;
+        let window = &self.ticks
+            [k.saturating_sub(24).min(self.ticks.len() - 1)..(k + 25).min(self.ticks.len())];
+        let late = window
+            .iter()
+            .map(|(want, sent)| *sent as f64 - *want as f64)
+            .sum::<f64>()
+            / window.len().max(1) as f64;
+        let g = self.t0 as f64 + six as f64 * SIXTEENTH + late;
+        (six, t as f64 - g)
+    }
+
+    /// The (sixteenth, key) pattern of note-ons in `[from, from + len)` sixteenths, the
+    /// sixteenths counted from `from`.
+    fn pattern(&self, ons: &[(u64, u8)], from: i64, len: i64) -> Vec<(i64, u8)> {
+        let mut out: Vec<(i64, u8)> = ons
+            .iter()
+            .map(|&(t, key)| (self.nearest(t).0, key))
+            .filter(|(six, _)| *six >= from && *six < from + len)
+            .map(|(six, key)| (six - from, key))
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn assert_on_grid(&self, ons: &[(u64, u8)]) {
+        let tol = tolerance_us();
+        let errors: Vec<f64> = ons.iter().map(|&(t, _)| self.nearest(t).1).collect();
+        let lo = errors.iter().copied().fold(f64::MAX, f64::min);
+        let hi = errors.iter().copied().fold(f64::MIN, f64::max);
+        eprintln!(
+            "{} note-ons, off the grid by {:.2} to {:.2} ms (tolerance {:.1} ms)",
+            ons.len(),
+            lo / 1e3,
+            hi / 1e3,
             tol / 1e3
         );
+        for (&(t, key), err) in ons.iter().zip(&errors) {
+            assert!(
+                err.abs() <= tol,
+                "note-on {key} at {:.1} ms after bar 0 is {:.2} ms off the sixteenth grid (tolerance {:.1} ms)",
+                (t as f64 - self.t0 as f64) / 1e3,
+                err / 1e3,
+                tol / 1e3
+            );
+        }
     }
 }
 
@@ -222,7 +238,7 @@ fn session(
     args: &[&str],
     extra: Vec<(u64, Vec<u8>)>,
     stop_bars: f64,
-) -> (u64, u64, Vec<MidiEvent>) {
+) -> (Grid, Vec<MidiEvent>) {
     let model = model_dir();
     let (mut out, mut input) = daw_ports(tag);
     let (port_in, port_out) = (format!("{tag} out"), format!("{tag} in"));
@@ -237,7 +253,11 @@ fn session(
     daw::merge(&mut plan, call(t0));
     daw::merge(&mut plan, extra.into_iter().map(|(t, m)| (t0 + t, m)));
     daw::merge(&mut plan, [(stop_at, vec![0xFC])]);
-    daw::play(&mut out, &plan);
+    let sent = daw::play(&mut out, &plan);
+    let grid = Grid {
+        t0,
+        ticks: daw::tick_times(&plan, &sent),
+    };
     let events = daw::collect(&mut input, stop_at + 500_000);
     let (code, rest) = jam.terminate();
     assert_eq!(code, Some(0), "{rest}");
@@ -246,7 +266,7 @@ fn session(
     out.close();
     let ons = note_ons(&events);
     assert!(!ons.is_empty(), "no response arrived");
-    assert_on_grid(&ons, t0);
+    grid.assert_on_grid(&ons);
     // Nothing before bar 2 (the call ends during bar 1; the response starts at the next bar).
     let first = ons.iter().map(|o| o.0).min().unwrap();
     assert!(
@@ -260,18 +280,18 @@ fn session(
         "notes after Stop"
     );
     assert_nothing_hangs(&events, stop_at);
-    (t0, stop_at, events)
+    (grid, events)
 }
 
 #[test]
 fn the_response_follows_the_clock_on_the_grid_and_stop_leaves_nothing_hanging() {
     let _lock = devices();
     // Stop in the middle of the response's second bar.
-    let (t0, _, events) = session("daw1", &["--bars", "2", "--seed", "3"], vec![], 3.5);
+    let (grid, events) = session("daw1", &["--bars", "2", "--seed", "3"], vec![], 3.5);
     let ons = note_ons(&events);
-    assert!(!pattern(&ons, t0, 32, 16).is_empty(), "bar 2 is silent");
+    assert!(!grid.pattern(&ons, 32, 16).is_empty(), "bar 2 is silent");
     assert!(
-        !pattern(&ons, t0, 48, 8).is_empty(),
+        !grid.pattern(&ons, 48, 8).is_empty(),
         "the response stopped after one bar"
     );
 }
@@ -285,15 +305,15 @@ fn control_changes_set_the_response_length_and_end_the_call() {
         (0, vec![0xB0, 22, 0]),
         ((4.5 * QUARTER) as u64, vec![0xB0, 20, 127]),
     ];
-    let (t0, _, events) = session(
+    let (grid, events) = session(
         "daw2",
         &["--bars", "4", "--call-end-bars", "4", "--seed", "5"],
         extra,
         5.5,
     );
     let ons = note_ons(&events);
-    assert!(!pattern(&ons, t0, 32, 16).is_empty(), "bar 2 is silent");
-    let later = pattern(&ons, t0, 48, 64);
+    assert!(!grid.pattern(&ons, 32, 16).is_empty(), "bar 2 is silent");
+    let later = grid.pattern(&ons, 48, 64);
     assert!(
         later.is_empty(),
         "notes after the one-bar response: {later:?}"
@@ -303,19 +323,19 @@ fn control_changes_set_the_response_length_and_end_the_call() {
 #[test]
 fn a_looped_response_repeats_bar_for_bar() {
     let _lock = devices();
-    let (t0, _, events) = session(
+    let (grid, events) = session(
         "daw4",
         &["--bars", "1", "--loop", "--seed", "7"],
         vec![],
         5.5,
     );
     let ons = note_ons(&events);
-    let bar2 = pattern(&ons, t0, 32, 16);
+    let bar2 = grid.pattern(&ons, 32, 16);
     assert!(!bar2.is_empty(), "bar 2 is silent");
     for bar in 3..=4 {
         assert_eq!(
             bar2,
-            pattern(&ons, t0, bar * 16, 16),
+            grid.pattern(&ons, bar * 16, 16),
             "bar {bar} differs from bar 2"
         );
     }

@@ -9,8 +9,10 @@ use reprise::music::live::{MidiEvent, MidiIn, MidiOut};
 use reprise::rt::time::now_us;
 
 /// Sends each message at its time (sleep, then spin): `(time_us, bytes)` in time order.
-/// Returns the times the sends happened.
+/// Returns the times the sends happened. The calling thread asks for real-time priority
+/// (where permitted) so that a loaded machine does not make the DAW itself late.
 pub fn play(out: &mut MidiOut, plan: &[(u64, Vec<u8>)]) -> Vec<u64> {
+    reprise::rt::priority::make_current_thread_realtime();
     let mut sent = Vec::with_capacity(plan.len());
     for (t, bytes) in plan {
         let now = now_us();
@@ -66,4 +68,14 @@ pub fn jack_period_us() -> f64 {
             .unwrap_or(d)
     };
     var("REPRISE_JACK_PERIOD", 256.0) / var("REPRISE_JACK_RATE", 48_000.0) * 1e6
+}
+
+/// The clock grid as the DAW really sent it: `(intended, actual)` send times of every clock
+/// tick in `plan`.
+pub fn tick_times(plan: &[(u64, Vec<u8>)], sent: &[u64]) -> Vec<(u64, u64)> {
+    plan.iter()
+        .zip(sent)
+        .filter(|((_, bytes), _)| bytes.as_slice() == [0xF8])
+        .map(|((t, _), s)| (*t, *s))
+        .collect()
 }

@@ -255,7 +255,6 @@ pub struct Jam {
     scheduler: Option<JoinHandle<()>>,
     shared: Arc<SchedulerShared>,
     status: Arc<JamStatus>,
-    gone: Arc<AtomicBool>,
     realtime: Arc<AtomicBool>,
     input_name: String,
     output_name: String,
@@ -327,7 +326,6 @@ impl Jam {
             scheduler: Some(scheduler),
             shared,
             status,
-            gone,
             realtime,
             input_name,
             output_name,
@@ -392,7 +390,6 @@ impl Jam {
                 detail: "the scheduler thread panicked".into(),
             });
         }
-        let _ = &self.gone;
         result.map(|()| self.status())
     }
 }
@@ -437,11 +434,7 @@ fn jam_loop(
     })();
     // Stop what sounds before the ports close.
     shared.cancel();
-    if !gone.load(Ordering::Acquire) {
-        input.close();
-    } else {
-        std::mem::forget(input);
-    }
+    input.close();
     result
 }
 
