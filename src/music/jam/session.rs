@@ -544,8 +544,9 @@ impl Session {
         let cont = continue_seed(&mut self.model, &seed, &opts)?;
         self.live.seed = self.live.seed.wrapping_add(1);
         let response = Response::from_continuation(&cont);
-        // From the end of the call (the `now` of this poll) to the response ready to play.
-        let ready_us = crate::rt::time::now_us() - generating + generating.saturating_sub(call_end);
+        // From the end of the call (seen by this poll, which runs every millisecond) to the
+        // response ready to play.
+        let ready_us = crate::rt::time::now_us().saturating_sub(generating);
         let ready = call_end + ready_us;
         self.status.last_ready_us.store(ready_us, Ordering::Relaxed);
         self.status
