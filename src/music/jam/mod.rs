@@ -275,7 +275,8 @@ impl Jam {
         #[cfg(feature = "jack")]
         let watch = watch::ServerWatch::start(gone.clone());
         let input = MidiIn::open(&opts.input, "reprise", INPUT_RING)?;
-        let output = MidiOut::open(&opts.output, "reprise")?;
+        // A client name of its own: JACK would rename a second "reprise" to "reprise-01".
+        let output = MidiOut::open(&opts.output, "reprise-out")?;
         let (input_name, output_name) = (input.name().to_owned(), output.name().to_owned());
         let (producer, consumer) = rtrb::RingBuffer::new(OUTPUT_RING);
         let shared = Arc::new(SchedulerShared::default());
