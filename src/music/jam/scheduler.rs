@@ -153,6 +153,11 @@ impl<S: MidiSend> Scheduler<S> {
             return;
         };
         if next.generation != self.generation {
+            // Pushed after a cancel that happened since the load above: apply the cancel on
+            // the next pass and keep the event.
+            if next.generation == self.shared.generation.load(Ordering::Acquire) {
+                return;
+            }
             let _ = self.consumer.pop();
             self.shared.cancelled.fetch_add(1, Ordering::Relaxed);
             return;
