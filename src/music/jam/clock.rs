@@ -255,6 +255,22 @@ mod tests {
     }
 
     #[test]
+    fn a_tempo_change_is_followed_within_two_beats() {
+        let mut c = ClockFollower::new(120.0, 0);
+        c.on_message(&[0xFA], 0);
+        feed_ticks(&mut c, 1_000.0, US_120, 96, 0);
+        assert!((c.bpm() - 120.0).abs() < 0.01);
+        // From tick 96 on, 140 BPM.
+        let us_140 = 60e6 / (140.0 * 24.0);
+        let from = 1_000.0 + 96.0 * US_120;
+        feed_ticks(&mut c, from, us_140, 48, 0);
+        assert!((c.bpm() - 140.0).abs() < 0.01, "{}", c.bpm());
+        // The next bar line (tick 192) is where the new tempo puts it.
+        let want = from + 96.0 * us_140;
+        assert!((c.time_at(192.0).unwrap() as f64 - want).abs() < 2.0);
+    }
+
+    #[test]
     fn start_resets_to_bar_zero_and_stop_freezes() {
         let mut c = ClockFollower::new(120.0, 0);
         c.on_message(&[0xFA], 0);
