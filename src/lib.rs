@@ -2,9 +2,11 @@
 //!
 //! The crate is laid out by concern:
 //! - [`audio`]: the audio edge (capture, playback, resampling, WAV files);
-//! - [`music`]: music continuation; today its live MIDI ports and MIDI files;
+//! - [`music`]: music continuation: the model, seeds and MIDI files, live MIDI ports and
+//!   `jam` (call and response with a DAW over MIDI, in time);
 //! - [`render`]: offline rendering of MIDI to WAV (SoundFont or built-in synthesizer);
-//! - [`rt`]: helpers for real-time threads (denormal guard, counters).
+//! - [`rt`]: helpers for real-time threads (denormal guard, real-time priority, the process
+//!   clock).
 //!
 //! Real-time callbacks only move data: they convert, copy into wait-free SPSC
 //! rings and count what did not fit. Everything else runs on ordinary threads.

@@ -72,6 +72,8 @@ enum Command {
         #[command(subcommand)]
         command: cli::music::MusicCommand,
     },
+    /// Call and response with a DAW over MIDI ports: listen to a phrase, answer in time.
+    Jam(cli::jam::JamArgs),
     /// Render a MIDI file to a stereo WAV file, with a SoundFont or the built-in synthesizer.
     Render(RenderArgs),
 }
@@ -168,6 +170,7 @@ fn main() -> ExitCode {
         Command::Continue(args) => cli::music::continue_command(args),
         Command::Music { command } => cli::music::run(command),
         Command::Render(args) => render_file(&args),
+        Command::Jam(args) => cli::jam::jam_command(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,6 +9,7 @@ use assert_no_alloc::{AllocDisabler, assert_no_alloc, reset_violation_count, vio
 use reprise::audio::capture::{CaptureSink, CaptureStats};
 use reprise::audio::playback::{PlaybackSource, PlaybackStats};
 use reprise::audio::resample::BlockPipeline;
+use reprise::music::jam::scheduler::MidiSend;
 use reprise::music::live::{MidiEvent, MidiInSink, MidiInStats};
 
 #[global_allocator]
@@ -95,6 +96,7 @@ fn midi_input_callback_does_not_allocate() {
     let stats = Arc::new(MidiInStats::default());
     let mut sink = MidiInSink::new(producer, stats.clone());
     let sysex = [0xF0u8, 0x7E, 0x7F, 0x09, 0x01, 0xF7];
+    reprise::rt::time::init();
     let count = allocations_in(|| {
         for i in 0..300u64 {
             sink.on_message(i * 1000, &[0x90, (i % 128) as u8, 100]);
@@ -103,7 +105,10 @@ fn midi_input_callback_does_not_allocate() {
         sink.on_message(0, &sysex);
     });
     assert_eq!(count, 0, "the MIDI input callback allocated {count} times");
-    assert_eq!(consumer.pop().unwrap().bytes(), &[0x90, 0, 100]);
+    let first = consumer.pop().unwrap();
+    assert_eq!(first.bytes(), &[0x90, 0, 100]);
+    // Stamped on the process clock in the callback.
+    assert!(first.received_us > 0 && first.received_us <= reprise::rt::time::now_us());
     assert_eq!(
         stats.received.load(std::sync::atomic::Ordering::Relaxed),
         256
@@ -239,4 +244,87 @@ fn music_generation_does_not_allocate_per_frame() {
         assert_eq!(count, 0, "{encoding}: {count} allocations while generating");
         assert!(sounding > 0, "{encoding}: nothing was generated");
     }
+}
+
+/// Records what the scheduler sends into a buffer allocated before the loop runs.
+struct Recorder {
+    sent: Vec<([u8; 3], usize, u64, u64)>,
+}
+
+impl MidiSend for Recorder {
+    fn send(&mut self, message: &[u8], due_us: u64) -> bool {
+        if self.sent.len() == self.sent.capacity() {
+            return false;
+        }
+        let mut bytes = [0; 3];
+        bytes[..message.len()].copy_from_slice(message);
+        self.sent
+            .push((bytes, message.len(), due_us, reprise::rt::time::now_us()));
+        true
+    }
+}
+
+#[test]
+fn jam_scheduler_loop_does_not_allocate() {
+    use reprise::music::jam::scheduler::{Scheduled, Scheduler, SchedulerShared};
+    use reprise::rt::time::now_us;
+    use std::sync::atomic::Ordering;
+
+    let (mut producer, consumer) = rtrb::RingBuffer::<Scheduled>::new(512);
+    let shared = Arc::new(SchedulerShared::default());
+    let recorder = Recorder {
+        sent: Vec::with_capacity(4096),
+    };
+    let mut scheduler = Scheduler::new(consumer, recorder, shared.clone(), 0);
+    // 200 notes 100 µs apart, some chords, then a cancel, a muted stretch and the exit.
+    let t0 = now_us() + 2_000;
+    for i in 0..200u64 {
+        let key = 40 + (i % 40) as u8;
+        producer
+            .push(Scheduled::new(t0 + i * 100, 0, &[0x90, key, 100]).unwrap())
+            .unwrap();
+        producer
+            .push(Scheduled::new(t0 + i * 100 + 50, 0, &[0x80, key, 0]).unwrap())
+            .unwrap();
+    }
+    let count = allocations_in(|| {
+        while now_us() < t0 + 25_000 {
+            scheduler.step();
+        }
+        // Notes left sounding, then cancelled.
+        let now = now_us();
+        for key in [60u8, 64, 67] {
+            producer
+                .push(Scheduled::new(now, 0, &[0x90, key, 90]).unwrap())
+                .unwrap();
+        }
+        producer
+            .push(Scheduled::new(now + 100_000, 0, &[0x80, 60, 0]).unwrap())
+            .unwrap();
+        for _ in 0..2_000 {
+            scheduler.step();
+            if scheduler.sounding() == 3 {
+                break;
+            }
+        }
+        let generation = shared.cancel();
+        shared.mute.store(true, Ordering::Release);
+        producer
+            .push(Scheduled::new(now_us(), generation, &[0x90, 70, 90]).unwrap())
+            .unwrap();
+        for _ in 0..20 {
+            scheduler.step();
+        }
+    });
+    assert_eq!(count, 0, "the scheduler loop allocated {count} times");
+    shared.stop.store(true, Ordering::Release);
+    let recorder = scheduler.run();
+    let sent = &recorder.sent;
+    // 400 note messages, 3 more note-ons, their 3 note-offs and All Notes Off at the
+    // cancel, nothing for the muted note, and All Notes Off at the exit.
+    assert_eq!(sent.len(), 400 + 3 + 3 + 1 + 1, "{:?}", &sent[395..]);
+    assert!(sent[..400].iter().all(|(_, _, due, at)| at >= due));
+    assert_eq!(shared.cancelled.load(Ordering::Relaxed), 1);
+    assert_eq!(shared.muted.load(Ordering::Relaxed), 1);
+    assert_eq!(sent.last().unwrap().0, [0xB0, 123, 0]);
 }

@@ -1,3 +1,4 @@
 //! Subcommands of the `reprise` binary that live outside `main.rs`.
 
+pub mod jam;
 pub mod music;

@@ -67,6 +67,59 @@ pub fn run(command: MusicCommand) -> anyhow::Result<()> {
     }
 }
 
+/// Sampling controls and the model, shared by `reprise continue` and `reprise jam`.
+#[derive(clap::Args)]
+pub struct GenerationArgs {
+    /// Sampling temperature (> 0; below 1 is safer, above 1 wilder).
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f32,
+    /// Nucleus threshold in (0.5, 1]: a note decision whose probability reaches it is taken
+    /// without drawing.
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f32,
+    /// Random seed (the same seed gives the same music).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Lock pitches to a key: auto (fitted to the seed or call), off, or e.g. C:major, A:minor.
+    #[arg(long, default_value = "off")]
+    pub scale: ScaleChoice,
+    /// Most notes sounding at once (1 gives a monophonic melody).
+    #[arg(long)]
+    pub max_voices: Option<usize>,
+    /// Model folder; the bundled default continuation model if absent.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Weight format to run the LSTM in (f32, bf16, int8); the model's own if absent.
+    #[arg(long)]
+    pub format: Option<Format>,
+}
+
+impl GenerationArgs {
+    /// Temperature and top-p.
+    pub fn sampling(&self) -> Sampling {
+        Sampling {
+            temperature: self.temperature,
+            top_p: self.top_p,
+        }
+    }
+
+    /// Checks the sampling controls.
+    pub fn check(&self) -> anyhow::Result<()> {
+        reprise::music::sample::check_controls(self.sampling(), self.max_voices)
+            .map_err(anyhow::Error::msg)
+    }
+
+    /// Loads the model (the bundled default without --model).
+    pub fn load_model(&self) -> anyhow::Result<MusicModel> {
+        let dir = self
+            .model
+            .clone()
+            .unwrap_or_else(|| reprise::models::bundled("music-default"));
+        MusicModel::load(&dir, self.format)
+            .with_context(|| format!("loading the music model {}", dir.display()))
+    }
+}
+
 /// Arguments of `reprise continue`.
 #[derive(clap::Args)]
 pub struct ContinueArgs {
@@ -78,31 +131,11 @@ pub struct ContinueArgs {
     /// Bars to add after the seed.
     #[arg(long, default_value_t = 4)]
     bars: u32,
-    /// Sampling temperature (> 0; below 1 is safer, above 1 wilder).
-    #[arg(long, default_value_t = 1.0)]
-    temperature: f32,
-    /// Nucleus threshold in (0.5, 1]: a note decision whose probability reaches it is taken
-    /// without drawing.
-    #[arg(long, default_value_t = 1.0)]
-    top_p: f32,
     /// Number of different continuations to write.
     #[arg(long, default_value_t = 1)]
     variations: u32,
-    /// Random seed (the same seed gives the same files).
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Lock pitches to a key: auto (fitted to the seed), off, or e.g. C:major, A:minor.
-    #[arg(long, default_value = "off")]
-    scale: ScaleChoice,
-    /// Most notes sounding at once (1 gives a monophonic melody).
-    #[arg(long)]
-    max_voices: Option<usize>,
-    /// Model folder; the bundled default continuation model if absent.
-    #[arg(long)]
-    model: Option<PathBuf>,
-    /// Weight format to run the LSTM in (f32, bf16, int8); the model's own if absent.
-    #[arg(long)]
-    format: Option<Format>,
+    #[command(flatten)]
+    generation: GenerationArgs,
     /// Write only the continuation (starting at time 0), not the seed before it.
     #[arg(long)]
     only_continuation: bool,
@@ -134,44 +167,26 @@ pub fn variation_path(path: &std::path::Path, k: u32, total: u32) -> PathBuf {
 }
 
 pub fn continue_command(args: ContinueArgs) -> anyhow::Result<()> {
-    if !(args.temperature.is_finite() && args.temperature > 0.0) {
-        anyhow::bail!(
-            "--temperature must be a positive number (got {})",
-            args.temperature
-        );
-    }
-    if !(args.top_p > 0.5 && args.top_p <= 1.0) {
-        anyhow::bail!("--top-p must be in (0.5, 1] (got {})", args.top_p);
-    }
+    let generation = &args.generation;
+    generation.check()?;
     if args.bars == 0 || args.bars > 1000 {
         anyhow::bail!("--bars must be 1..=1000 (got {})", args.bars);
     }
     if args.variations == 0 || args.variations > 100 {
         anyhow::bail!("--variations must be 1..=100 (got {})", args.variations);
     }
-    if args.max_voices == Some(0) {
-        anyhow::bail!("--max-voices must be at least 1");
-    }
     let seed = match &args.seed_file {
         Some(path) => Seed::read(path)?,
         None => Seed::empty(480),
     };
-    let dir = args
-        .model
-        .clone()
-        .unwrap_or_else(|| reprise::models::bundled("music-default"));
-    let mut model = MusicModel::load(&dir, args.format)
-        .with_context(|| format!("loading the music model {}", dir.display()))?;
+    let mut model = generation.load_model()?;
     for k in 1..=args.variations {
         let opts = ContinueOptions {
             bars: args.bars,
-            sampling: Sampling {
-                temperature: args.temperature,
-                top_p: args.top_p,
-            },
-            scale: args.scale,
-            max_voices: args.max_voices,
-            seed: args.seed.wrapping_add(k as u64 - 1),
+            sampling: generation.sampling(),
+            scale: generation.scale,
+            max_voices: generation.max_voices,
+            seed: generation.seed.wrapping_add(k as u64 - 1),
         };
         let start = std::time::Instant::now();
         let cont = continue_seed(&mut model, &seed, &opts)?;

@@ -47,25 +47,22 @@ const BACKEND: &str = "ALSA sequencer";
 #[cfg(not(feature = "jack"))]
 const BACKEND_HINT: &str = "Does /dev/snd/seq exist? Without a sound card, build with --features jack and run a JACK server.";
 
-/// One short MIDI message (up to three bytes) with its arrival time.
+/// A MIDI message of one to three bytes, stored inline (no allocation).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct MidiEvent {
-    /// Backend timestamp in microseconds (JACK: frame time; ALSA: since the port opened).
-    pub timestamp_us: u64,
+pub struct ShortMessage {
     len: u8,
     data: [u8; 3],
 }
 
-impl MidiEvent {
-    /// An event from a message of one to three bytes; `None` otherwise.
-    pub fn new(timestamp_us: u64, message: &[u8]) -> Option<Self> {
+impl ShortMessage {
+    /// A message of one to three bytes; `None` otherwise.
+    pub fn new(message: &[u8]) -> Option<Self> {
         if message.is_empty() || message.len() > 3 {
             return None;
         }
         let mut data = [0; 3];
         data[..message.len()].copy_from_slice(message);
         Some(Self {
-            timestamp_us,
             len: message.len() as u8,
             data,
         })
@@ -74,6 +71,32 @@ impl MidiEvent {
     /// The message bytes.
     pub fn bytes(&self) -> &[u8] {
         &self.data[..self.len as usize]
+    }
+}
+
+/// One short MIDI message (up to three bytes) with its arrival time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MidiEvent {
+    /// Backend timestamp in microseconds (JACK: frame time; ALSA: since the port opened).
+    pub timestamp_us: u64,
+    /// When the input callback received it, on the process clock ([`crate::rt::time`]).
+    pub received_us: u64,
+    message: ShortMessage,
+}
+
+impl MidiEvent {
+    /// An event from a message of one to three bytes; `None` otherwise.
+    pub fn new(timestamp_us: u64, message: &[u8]) -> Option<Self> {
+        Some(Self {
+            timestamp_us,
+            received_us: 0,
+            message: ShortMessage::new(message)?,
+        })
+    }
+
+    /// The message bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.message.bytes()
     }
 }
 
@@ -99,12 +122,14 @@ impl MidiInSink {
         Self { producer, stats }
     }
 
-    /// Handles one incoming message. Wait-free, allocation-free.
+    /// Handles one incoming message, stamping it with the process clock. Wait-free,
+    /// allocation-free.
     pub fn on_message(&mut self, timestamp_us: u64, message: &[u8]) {
-        let Some(event) = MidiEvent::new(timestamp_us, message) else {
+        let Some(mut event) = MidiEvent::new(timestamp_us, message) else {
             self.stats.dropped_long.fetch_add(1, Ordering::Relaxed);
             return;
         };
+        event.received_us = crate::rt::time::now_us();
         match self.producer.push(event) {
             Ok(()) => self.stats.received.fetch_add(1, Ordering::Relaxed),
             Err(_) => self.stats.dropped_full.fetch_add(1, Ordering::Relaxed),
@@ -185,6 +210,8 @@ pub struct MidiIn {
 impl MidiIn {
     /// Opens an input. `client` names Reprise's client; `capacity` is the ring length.
     pub fn open(spec: &PortSpec, client: &str, capacity: usize) -> Result<Self, MidiError> {
+        // The callback reads the process clock: set its base here, not in the callback.
+        crate::rt::time::init();
         let mut input = MidiInput::new(client).map_err(unavailable)?;
         input.ignore(Ignore::SysexAndActiveSense);
         let (producer, consumer) = rtrb::RingBuffer::new(capacity.max(16));

@@ -1,7 +1,9 @@
 //! Music: the music model ([`model`]), continuation of seeds ([`continuation`]), live MIDI
-//! ports ([`live`]) and MIDI files read as timed events ([`midi_file`]).
+//! ports ([`live`]), call and response with a DAW in time ([`jam`]) and MIDI files read as
+//! timed events ([`midi_file`]).
 
 pub mod continuation;
+pub mod jam;
 pub mod live;
 pub mod midi_file;
 pub mod model;

@@ -161,6 +161,23 @@ impl std::fmt::Display for Scale {
     }
 }
 
+/// Checks user-given sampling controls: a positive temperature, top-p in (0.5, 1] and a
+/// voice limit of at least one. The message names the command-line option.
+pub fn check_controls(sampling: Sampling, max_voices: Option<usize>) -> Result<(), String> {
+    let t = sampling.temperature;
+    if !(t.is_finite() && t > 0.0) {
+        return Err(format!("--temperature must be a positive number (got {t})"));
+    }
+    let p = sampling.top_p;
+    if !(p > 0.5 && p <= 1.0) {
+        return Err(format!("--top-p must be in (0.5, 1] (got {p})"));
+    }
+    if max_voices == Some(0) {
+        return Err("--max-voices must be at least 1".into());
+    }
+    Ok(())
+}
+
 /// Constraints applied while sampling each frame.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Constraints {
