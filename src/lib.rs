@@ -3,6 +3,7 @@
 //! The crate is laid out by concern:
 //! - [`audio`]: the audio edge (capture, playback, resampling, WAV files);
 //! - [`music`]: music continuation; today its live MIDI ports and MIDI files;
+//! - [`speech`]: streaming speech recognition (front end, acoustic model, CTC decoding, endpoints);
 //! - [`render`]: offline rendering of MIDI to WAV (SoundFont or built-in synthesizer);
 //! - [`rt`]: helpers for real-time threads (denormal guard, counters).
 //!
@@ -16,3 +17,4 @@ pub mod music;
 mod names;
 pub mod render;
 pub mod rt;
+pub mod speech;
