@@ -91,9 +91,11 @@ fn edit_config(dir: &std::path::Path, edit: impl FnOnce(&mut serde_json::Value))
     std::fs::write(&path, v.to_string()).unwrap();
 }
 
+type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+
 #[test]
 fn broken_speech_configs_are_refused() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+    let cases: Vec<(&str, Edit)> = vec![
         ("kind", Box::new(|v| v["kind"] = "music-nade".into())),
         (
             "no speech section",

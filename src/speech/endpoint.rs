@@ -38,7 +38,7 @@ impl EndpointOptions {
                 "trailing silence must be positive and at most the longest utterance".into(),
             );
         }
-        if !(self.max_utterance <= 3600.0) {
+        if self.max_utterance.is_nan() || self.max_utterance > 3600.0 {
             return Err("the longest utterance must be at most an hour".into());
         }
         if !(self.blank_threshold > 0.0 && self.blank_threshold <= 1.0)
@@ -76,7 +76,7 @@ impl Endpointer {
     /// Rules for steps of `step_seconds`.
     pub fn new(opts: EndpointOptions, step_seconds: f64) -> Result<Endpointer, String> {
         opts.validate()?;
-        if !(step_seconds > 0.0) {
+        if step_seconds.is_nan() || step_seconds <= 0.0 {
             return Err("step length must be positive".into());
         }
         Ok(Endpointer {

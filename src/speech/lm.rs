@@ -80,7 +80,7 @@ impl NgramLm {
         let mut section: Option<usize> = None;
         let mut in_data = false;
         let mut counts: Vec<usize> = Vec::new();
-        let mut seen = vec![0usize; MAX_ORDER + 1];
+        let mut seen = [0usize; MAX_ORDER + 1];
         let mut ids = Vec::with_capacity(MAX_ORDER);
         for (i, line) in reader.lines().enumerate() {
             let n = i + 1;
