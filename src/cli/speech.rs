@@ -230,6 +230,8 @@ pub struct ListenArgs {
     #[arg(long)]
     seconds: Option<f64>,
     #[command(flatten)]
+    device_config: crate::DeviceConfigArgs,
+    #[command(flatten)]
     recognizer: RecognizerArgs,
 }
 
@@ -246,6 +248,7 @@ pub fn listen(host: HostChoice, args: ListenArgs) -> anyhow::Result<()> {
         host,
         device_name: args.device.clone(),
         rate: Some(rec.sample_rate()),
+        device: args.device_config.request(),
         ..Default::default()
     };
     let mut capture = Capture::start(&config).context("opening the microphone")?;
