@@ -31,7 +31,7 @@ pub struct RecognizerArgs {
     /// ARPA language model; the model folder's `lm.arpa` (or only `.arpa` file) if absent.
     #[arg(long, conflicts_with = "no_lm")]
     lm: Option<PathBuf>,
-    /// Beam width (1 decodes greedily).
+    /// Beam width; 1 decodes greedily (best path: no language model, no hot words).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     beam: u16,
     /// Weight of the language model.

@@ -16,6 +16,10 @@ const NONE: u32 = u32::MAX;
 
 type Key = [u32; MAX_ORDER];
 
+/// ln p of a word outside the vocabulary when the model has no `<unk>` (about the offset
+/// other CTC decoders use).
+pub const UNKNOWN_SCORE: f32 = -10.0;
+
 /// Word id of a word not in the vocabulary.
 pub const UNKNOWN: u32 = NONE;
 
@@ -73,7 +77,7 @@ impl NgramLm {
             vocab: HashMap::new(),
             grams: HashMap::new(),
             order: 0,
-            unk: -100.0,
+            unk: UNKNOWN_SCORE,
             bos: NONE,
             eos: NONE,
         };
@@ -231,7 +235,7 @@ impl NgramLm {
     }
 
     /// ln p(word | state) and the state after it. An unknown word scores as `<unk>` (or
-    /// −100 without one) and resets the context.
+    /// [`UNKNOWN_SCORE`] without one) and resets the context.
     pub fn score(&self, state: &LmState, word: u32) -> (f32, LmState) {
         let mut next = *state;
         if word == UNKNOWN {
