@@ -176,6 +176,8 @@ def augment(raw, out_path, rng, clean):
         x = x + nz * np.sqrt(p_sig / 10 ** (snr / 10))
     gain_db = rng.uniform(-30, -1) if not clean else -3
     x = x / (np.max(np.abs(x)) + 1e-9) * 10 ** (gain_db / 20)
+    # a faint noise floor (-95..-65 dBFS): no digitally silent frames, as in real recordings
+    x = x + rng_np.standard_normal(len(x)).astype(np.float32) * 10 ** (rng.uniform(-95, -65) / 20)
     write_wav(out_path, x)
     return len(x) / SR
 
