@@ -1,5 +1,6 @@
 //! The Rust front end against the training code's golden file
-//! (`models/training/speech/golden.py`), and streaming equal to one-shot processing.
+//! (`models/training/speech/frontend_golden.json`, written by `golden.py` there), and streaming
+//! equal to one-shot processing.
 
 use proptest::prelude::*;
 use reprise::speech::features::{FrontEnd, FrontEndConfig};
@@ -7,7 +8,7 @@ use reprise::speech::features::{FrontEnd, FrontEndConfig};
 fn golden() -> serde_json::Value {
     let text = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data/speech_frontend_golden.json"),
+            .join("models/training/speech/frontend_golden.json"),
     )
     .expect("golden file");
     serde_json::from_str(&text).expect("golden JSON")

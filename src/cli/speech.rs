@@ -28,7 +28,8 @@ pub struct RecognizerArgs {
     /// Decode without the language model.
     #[arg(long)]
     no_lm: bool,
-    /// ARPA language model; the model folder's `lm.arpa` (or only `.arpa` file) if absent.
+    /// ARPA language model (`.arpa` or `.arpa.gz`); the model folder's `lm.arpa[.gz]` (or its only
+    /// ARPA file) if absent.
     #[arg(long, conflicts_with = "no_lm")]
     lm: Option<PathBuf>,
     /// Beam width; 1 decodes greedily (best path: no language model, no hot words).
@@ -49,14 +50,20 @@ pub struct RecognizerArgs {
 }
 
 fn find_lm(dir: &Path) -> Option<PathBuf> {
-    let preferred = dir.join("lm.arpa");
-    if preferred.is_file() {
-        return Some(preferred);
+    for name in ["lm.arpa", "lm.arpa.gz"] {
+        let preferred = dir.join(name);
+        if preferred.is_file() {
+            return Some(preferred);
+        }
     }
     let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "arpa"))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(".arpa") || n.ends_with(".arpa.gz"))
+        })
         .collect();
     found.sort();
     (found.len() == 1).then(|| found.remove(0))

@@ -56,14 +56,19 @@ fn key(words: &[u32]) -> Key {
 const LN10: f32 = std::f32::consts::LN_10;
 
 impl NgramLm {
-    /// Reads an ARPA file.
+    /// Reads an ARPA file, gzip-compressed when its name ends in `.gz`.
     pub fn load(path: &Path) -> Result<NgramLm, SpeechError> {
         let file = std::fs::File::open(path).map_err(|e| SpeechError::LanguageModel {
             path: path.to_owned(),
             line: 0,
             message: e.to_string(),
         })?;
-        NgramLm::read(std::io::BufReader::new(file), path)
+        if path.extension().is_some_and(|e| e == "gz") {
+            let gz = flate2::read::GzDecoder::new(file);
+            NgramLm::read(std::io::BufReader::new(gz), path)
+        } else {
+            NgramLm::read(std::io::BufReader::new(file), path)
+        }
     }
 
     /// Reads ARPA text (`path` is for messages).
@@ -325,6 +330,26 @@ ngram 2=4
         assert!((p - (-0.2 - 1.1) * LN10).abs() < 1e-5, "{p}");
         let (p, _) = lm.score(&s, lm.word_id("zebra"));
         assert!((p - -2.0 * LN10).abs() < 1e-6);
+    }
+
+    #[test]
+    fn gzip_files_are_read() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tiny.arpa.gz");
+        let mut gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&path).unwrap(),
+            flate2::Compression::fast(),
+        );
+        gz.write_all(TINY.as_bytes()).unwrap();
+        gz.finish().unwrap();
+        let lm = NgramLm::load(&path).unwrap();
+        assert_eq!((lm.order(), lm.vocabulary_size()), (2, 6));
+        let missing = NgramLm::load(&dir.path().join("none.arpa"));
+        assert!(matches!(
+            missing,
+            Err(SpeechError::LanguageModel { line: 0, .. })
+        ));
     }
 
     #[test]
