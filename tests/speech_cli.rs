@@ -240,6 +240,7 @@ fn hot_words_and_options_run() {
         vec!["--beam", "1"],
         vec!["--hotword", "hello:4", "--hotword", "abc"],
         vec!["--weights", "bf16", "--stats"],
+        vec!["--lm-weight", "1.5", "--word-bonus", "-0.5"],
     ] {
         let mut args = vec!["transcribe", s(&t.wav), "--model", s(&t.model)];
         args.extend(extra);

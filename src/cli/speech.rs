@@ -38,6 +38,9 @@ pub struct RecognizerArgs {
     /// Weight of the language model.
     #[arg(long, default_value_t = 0.5)]
     lm_weight: f32,
+    /// Score added per word (raise it when words run together, lower it when they split).
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
+    word_bonus: f32,
     /// Weight format to run the model in (f32, bf16, int8); the model's own if absent.
     #[arg(long)]
     weights: Option<Format>,
@@ -101,6 +104,7 @@ impl RecognizerArgs {
         };
         opts.decoder.beam = self.beam as usize;
         opts.decoder.lm_weight = self.lm_weight;
+        opts.decoder.word_bonus = self.word_bonus;
         opts.endpoint.trailing_silence = self.endpoint_silence;
         opts.endpoint.max_utterance = self.max_utterance;
         Ok(Recognizer::new(model, lm, &opts)?)

@@ -16,41 +16,37 @@ pub fn vocabulary() -> Vec<String> {
 /// `dir`. The output layer's weights are large enough that the best symbol changes with the
 /// input, so the model writes some text for most sounds.
 pub fn write_random_model(dir: &Path, hidden: usize) {
+    write_random_model_sized(dir, hidden, 1);
+}
+
+/// As [`write_random_model`], with `layers` LSTM layers.
+pub fn write_random_model_sized(dir: &Path, hidden: usize, layers: usize) {
     let (n_in, h, v) = (240, hidden, vocabulary().len());
     let mut seed = 0x5EED_5EED;
-    let t = vec![
-        (
-            "lstm.weight_ih_l0".to_string(),
-            vec![4 * h, n_in],
-            random(4 * h * n_in, &mut seed, 0.3, 0.0),
-        ),
-        (
-            "lstm.weight_hh_l0".into(),
-            vec![4 * h, h],
-            random(4 * h * h, &mut seed, 0.5, 0.0),
-        ),
-        (
-            "lstm.bias_ih_l0".into(),
-            vec![4 * h],
-            random(4 * h, &mut seed, 0.5, 0.0),
-        ),
-        (
-            "lstm.bias_hh_l0".into(),
-            vec![4 * h],
-            random(4 * h, &mut seed, 0.5, 0.0),
-        ),
-        (
-            "out.weight".into(),
-            vec![v, h],
-            random(v * h, &mut seed, 6.0, 0.0),
-        ),
-        ("out.bias".into(), vec![v], random(v, &mut seed, 1.0, 0.0)),
-    ];
+    let mut t = Vec::new();
+    for k in 0..layers {
+        let inp = if k == 0 { n_in } else { h };
+        let scale = 0.3 * (n_in as f32 / inp as f32).sqrt();
+        let mut push = |name: String, shape: Vec<usize>, scale: f32| {
+            let n = shape.iter().product();
+            t.push((name, shape, random(n, &mut seed, scale, 0.0)));
+        };
+        push(format!("lstm.weight_ih_l{k}"), vec![4 * h, inp], scale);
+        push(format!("lstm.weight_hh_l{k}"), vec![4 * h, h], 0.5);
+        push(format!("lstm.bias_ih_l{k}"), vec![4 * h], 0.5);
+        push(format!("lstm.bias_hh_l{k}"), vec![4 * h], 0.5);
+    }
+    t.push((
+        "out.weight".into(),
+        vec![v, h],
+        random(v * h, &mut seed, 6.0, 0.0),
+    ));
+    t.push(("out.bias".into(), vec![v], random(v, &mut seed, 1.0, 0.0)));
     write_tensors(dir, t);
     let config = serde_json::json!({
         "format": "reprise-model", "version": 1, "kind": "speech-ctc", "weight_format": "f32",
         "layers": [
-            {"type": "lstm", "name": "lstm", "input_size": n_in, "hidden_size": h, "num_layers": 1},
+            {"type": "lstm", "name": "lstm", "input_size": n_in, "hidden_size": h, "num_layers": layers},
             {"type": "linear", "name": "out", "in_features": h, "out_features": v},
             {"type": "log_softmax"}
         ],
