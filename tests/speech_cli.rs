@@ -247,3 +247,39 @@ fn hot_words_and_options_run() {
         stdout_of(&args);
     }
 }
+
+/// `tests/data/babble.flac` is `speech::babble(16_000, 2.5, 1)` written as 16-bit WAV by
+/// `speech::write_wav` and encoded with `ffmpeg -compression_level 12`.
+#[test]
+fn flac_decodes_losslessly_and_transcribes_like_the_wav() {
+    use reprise::audio::{BlockSource, open_file, read_all};
+    let t = setup();
+    let flac = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/babble.flac");
+    let wav = t.root.join("babble16k.wav");
+    let audio = speech::babble(16_000, 2.5, 1);
+    speech::write_wav(&wav, &audio, 16_000, 1);
+    let mut source = open_file(&flac, Some(16_000), 0.1).unwrap();
+    assert_eq!(source.sample_rate(), 16_000);
+    let decoded = read_all(&mut source).unwrap();
+    let mut from_wav = open_file(&wav, Some(16_000), 0.1).unwrap();
+    assert_eq!(decoded, read_all(&mut from_wav).unwrap());
+    assert_eq!(decoded.len(), audio.len());
+    let a = stdout_of(&[
+        "transcribe",
+        s(&flac),
+        "--model",
+        s(&t.model),
+        "--format",
+        "srt",
+    ]);
+    let b = stdout_of(&[
+        "transcribe",
+        s(&wav),
+        "--model",
+        s(&t.model),
+        "--format",
+        "srt",
+    ]);
+    assert_eq!(a, b);
+    assert!(a.contains(" --> "), "{a}");
+}
