@@ -4,6 +4,7 @@
 //! - [`audio`]: the audio edge (capture, playback, resampling, WAV files);
 //! - [`music`]: music continuation: the model, seeds and MIDI files, live MIDI ports and
 //!   `jam` (call and response with a DAW over MIDI, in time);
+//! - [`speech`]: streaming speech recognition (front end, acoustic model, CTC decoding, endpoints);
 //! - [`render`]: offline rendering of MIDI to WAV (SoundFont or built-in synthesizer);
 //! - [`rt`]: helpers for real-time threads (denormal guard, real-time priority, the process
 //!   clock).
@@ -18,3 +19,4 @@ pub mod music;
 mod names;
 pub mod render;
 pub mod rt;
+pub mod speech;

@@ -65,6 +65,10 @@ enum Command {
         #[command(flatten)]
         device_config: DeviceConfigArgs,
     },
+    /// Transcribe the microphone live: partial results in place, finals as utterances end.
+    Listen(cli::speech::ListenArgs),
+    /// Transcribe audio files (WAV, FLAC, MP3, Ogg Vorbis) to text, JSON lines, SRT or WebVTT.
+    Transcribe(cli::speech::TranscribeArgs),
     /// Continue a seed MIDI file with the music model and write the result as MIDI.
     Continue(cli::music::ContinueArgs),
     /// Music model tools (evaluation).
@@ -167,6 +171,8 @@ fn main() -> ExitCode {
             device,
             device_config,
         } => play(cli.host, &file, device, device_config.request()),
+        Command::Listen(args) => cli::speech::listen(cli.host, args),
+        Command::Transcribe(args) => cli::speech::transcribe(args),
         Command::Continue(args) => cli::music::continue_command(args),
         Command::Music { command } => cli::music::run(command),
         Command::Render(args) => render_file(&args),

@@ -297,3 +297,89 @@ fn devices_lists_inputs_outputs_and_midi() {
     }
     assert!(text.contains("default [default]: "), "{text}");
 }
+
+#[path = "common/music.rs"]
+mod music;
+#[path = "common/speech.rs"]
+mod speech;
+
+/// `reprise listen` on the microphone route gives the same finals as `reprise transcribe` on
+/// the same audio as a file, with partials before each final.
+#[test]
+fn listen_transcribes_the_microphone_like_a_file() {
+    let _lock = devices();
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    speech::write_random_model(&model, 24);
+    let audio = speech::babble(48_000, 8.0, 4);
+    let raw = dir.path().join("mic.raw");
+    let frames: Vec<Vec<f32>> = audio.iter().map(|&v| vec![v]).collect();
+    write_raw(&raw, &frames, cpal::SampleFormat::I16);
+    let wav = dir.path().join("same.wav");
+    speech::write_wav(&wav, &audio, 48_000, 1);
+    let m = model.to_str().unwrap();
+    let live = reprise(
+        &[
+            "listen",
+            "--model",
+            m,
+            "--format",
+            "jsonl",
+            "--seconds",
+            "6.2",
+            "--device-rate",
+            "48000",
+            "--device-channels",
+            "1",
+            "--device-format",
+            "i16",
+        ],
+        &[("TEST_MIC_RAW", &raw)],
+    );
+    assert!(live.status.success(), "{}", stderr(&live));
+    let lines: Vec<serde_json::Value> = String::from_utf8(live.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let file = reprise(
+        &[
+            "transcribe",
+            wav.to_str().unwrap(),
+            "--model",
+            m,
+            "--format",
+            "jsonl",
+        ],
+        &[],
+    );
+    assert!(file.status.success(), "{}", stderr(&file));
+    let offline: serde_json::Value = serde_json::from_slice(&file.stdout).unwrap();
+    // Bursts of sound at 0, 2 and 4 s end in utterances at about 1.5, 3.5 and 5.5 s.
+    let want: Vec<&str> = offline["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["end"].as_f64().unwrap() < 5.0)
+        .map(|s| s["text"].as_str().unwrap())
+        .collect();
+    assert!(want.len() >= 2, "{offline}");
+    let finals: Vec<&serde_json::Value> = lines.iter().filter(|l| l["type"] == "final").collect();
+    let got: Vec<&str> = finals
+        .iter()
+        .take(want.len())
+        .map(|l| l["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, want, "{lines:#?}");
+    let mut seen_partial = false;
+    for l in &lines {
+        match l["type"].as_str().unwrap() {
+            "partial" => seen_partial = true,
+            _ => {
+                assert!(seen_partial, "a final came without a partial before it");
+                seen_partial = false;
+            }
+        }
+    }
+}

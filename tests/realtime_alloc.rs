@@ -328,3 +328,52 @@ fn jam_scheduler_loop_does_not_allocate() {
     assert_eq!(shared.muted.load(Ordering::Relaxed), 1);
     assert_eq!(sent.last().unwrap().0, [0xB0, 123, 0]);
 }
+
+#[path = "common/speech.rs"]
+mod speech;
+
+#[test]
+fn speech_recognition_does_not_allocate_while_streaming() {
+    use reprise::speech::lm::NgramLm;
+    use reprise::speech::{AcousticModel, Event, Recognizer, RecognizerOptions};
+
+    let dir = tempfile::tempdir().unwrap();
+    speech::write_random_model(dir.path(), 32);
+    let lm = NgramLm::read(
+        speech::TINY_ARPA.as_bytes(),
+        std::path::Path::new("tiny.arpa"),
+    )
+    .unwrap();
+    let model = AcousticModel::load(dir.path(), None).unwrap();
+    let mut opts = RecognizerOptions {
+        hot_words: vec!["hello:3".parse().unwrap()],
+        ..Default::default()
+    };
+    opts.endpoint.max_utterance = 3.0;
+    let mut rec = Recognizer::new(model, Some(std::sync::Arc::new(lm)), &opts).unwrap();
+    let audio = speech::babble(16_000, 12.0, 3);
+    // Warm up: the first utterances grow the text buffers to their working size.
+    let (mut partials, mut finals, mut words) = (0, 0, 0);
+    let mut sink = |e: Event<'_>| match e {
+        Event::Partial(_) => partials += 1,
+        Event::Final(u) => {
+            finals += 1;
+            words += u.word_count();
+        }
+    };
+    for block in audio[..64_000].chunks(160) {
+        rec.accept(block, &mut sink).unwrap();
+    }
+    let count = allocations_in(|| {
+        for block in audio[64_000..].chunks(160) {
+            rec.accept(block, &mut sink).unwrap();
+        }
+        rec.flush(&mut sink);
+    });
+    assert_eq!(count, 0, "recognition allocated {count} times");
+    assert!(
+        partials > 0 && finals >= 3 && words > 0,
+        "{partials} {finals} {words}"
+    );
+    assert_eq!(rec.dropped(), 0);
+}

@@ -62,6 +62,9 @@ pub enum AudioError {
     /// A valid WAV file in an encoding Reprise does not read.
     #[error("{}: unsupported WAV encoding: {detail}", path.display())]
     UnsupportedWav { path: PathBuf, detail: String },
+    /// A compressed audio file (FLAC, MP3, Ogg Vorbis) could not be opened or decoded.
+    #[error("{}: not a readable audio file: {detail}", path.display())]
+    Decode { path: PathBuf, detail: String },
     /// A parameter is out of range.
     #[error("invalid audio parameter: {0}")]
     InvalidParameter(String),

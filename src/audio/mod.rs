@@ -29,6 +29,7 @@ macro_rules! dispatch_sample_format {
 }
 
 pub mod capture;
+pub mod decode;
 pub mod device;
 mod error;
 pub mod playback;
@@ -36,6 +37,7 @@ pub mod resample;
 pub mod wav;
 
 pub use capture::{Capture, CaptureConfig};
+pub use decode::{DecodedSource, FileSource, open_file};
 pub use device::{DeviceList, HostChoice};
 pub use error::AudioError;
 pub use playback::{Playback, PlaybackConfig};

@@ -2,3 +2,4 @@
 
 pub mod jam;
 pub mod music;
+pub mod speech;

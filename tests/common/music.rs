@@ -8,7 +8,8 @@ use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, T
 use safetensors::Dtype;
 use safetensors::tensor::TensorView;
 
-fn random(n: usize, seed: &mut u64, scale: f32, offset: f32) -> Vec<f32> {
+/// `n` values uniform in `offset ± scale` from a xorshift generator.
+pub fn random(n: usize, seed: &mut u64, scale: f32, offset: f32) -> Vec<f32> {
     (0..n)
         .map(|_| {
             *seed ^= *seed << 13;
@@ -92,31 +93,7 @@ pub fn write_random_model_sized(
         vec![hn],
         random(hn, &mut seed, 0.5, 0.0),
     ));
-    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = t
-        .into_iter()
-        .map(|(name, shape, v)| {
-            (
-                name,
-                shape,
-                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-            )
-        })
-        .collect();
-    let views: Vec<(String, TensorView<'_>)> = bytes
-        .iter()
-        .map(|(name, shape, b)| {
-            (
-                name.clone(),
-                TensorView::new(Dtype::F32, shape.clone(), b).unwrap(),
-            )
-        })
-        .collect();
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(
-        dir.join("model.safetensors"),
-        safetensors::serialize(views, None).unwrap(),
-    )
-    .unwrap();
+    write_tensors(dir, t);
     let config = serde_json::json!({
         "format": "reprise-model", "version": 1, "kind": "music-nade", "weight_format": "f32",
         "layers": [
@@ -242,4 +219,33 @@ pub fn read_notes(path: &Path) -> (u16, Vec<ReadNote>) {
     }
     out.sort();
     (ppq.as_int(), out)
+}
+
+/// Writes `model.safetensors` (F32) with the given tensors into `dir`.
+pub fn write_tensors(dir: &Path, t: Vec<(String, Vec<usize>, Vec<f32>)>) {
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = t
+        .into_iter()
+        .map(|(name, shape, v)| {
+            (
+                name,
+                shape,
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            )
+        })
+        .collect();
+    let views: Vec<(String, TensorView<'_>)> = bytes
+        .iter()
+        .map(|(name, shape, b)| {
+            (
+                name.clone(),
+                TensorView::new(Dtype::F32, shape.clone(), b).unwrap(),
+            )
+        })
+        .collect();
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("model.safetensors"),
+        safetensors::serialize(views, None).unwrap(),
+    )
+    .unwrap();
 }

@@ -1,0 +1,22 @@
+//! Streaming speech recognition: samples → log-mel steps → character log-probabilities →
+//! CTC decoding → partial and final results.
+//!
+//! - [`features`]: the log-mel front end (equal to the training code's);
+//! - [`acoustic`]: the `speech-ctc` model through the engine;
+//! - [`ctc`]: greedy and prefix-beam decoding with a word language model and hot words;
+//! - [`endpoint`]: speech/silence detection and the end-of-utterance rules;
+//! - [`recognizer`]: all of it for one stream, [`Recognizer::accept`] in, events out;
+//! - [`output`]: text, JSON lines, SRT and WebVTT.
+
+pub mod acoustic;
+pub mod ctc;
+pub mod endpoint;
+mod error;
+pub mod features;
+pub mod lm;
+pub mod output;
+pub mod recognizer;
+
+pub use acoustic::{AcousticModel, SpeechConfig};
+pub use error::SpeechError;
+pub use recognizer::{Event, Recognizer, RecognizerOptions, Word};

@@ -1,0 +1,136 @@
+//! The recognizer on a random-weight speech model: chunking does not change the events,
+//! partials precede finals, and broken speech configs are refused with typed errors.
+
+#[path = "common/music.rs"]
+mod music;
+#[path = "common/speech.rs"]
+mod speech;
+
+use proptest::prelude::*;
+use reprise::speech::{AcousticModel, Event, Recognizer, RecognizerOptions, SpeechError};
+
+fn recognizer(dir: &std::path::Path) -> Recognizer {
+    let model = AcousticModel::load(dir, None).unwrap();
+    Recognizer::new(model, None, &RecognizerOptions::default()).unwrap()
+}
+
+fn events(rec: &mut Recognizer, audio: &[f32], chunks: &[usize]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut sink = |e: Event<'_>| match e {
+        Event::Partial(t) => out.push(format!("partial {t}")),
+        Event::Final(u) => {
+            let words: Vec<String> = u
+                .words()
+                .map(|(w, t)| format!("{w}@{:.2}-{:.2}:{:.3}", t.start, t.end, t.conf))
+                .collect();
+            out.push(format!("final {} [{}]", u.text(), words.join(" ")));
+        }
+    };
+    let mut at = 0;
+    for &c in chunks.iter().cycle() {
+        if at >= audio.len() {
+            break;
+        }
+        let end = (at + c.max(1)).min(audio.len());
+        rec.accept(&audio[at..end], &mut sink).unwrap();
+        at = end;
+    }
+    rec.flush(&mut sink);
+    out
+}
+
+#[test]
+fn partials_come_before_each_final() {
+    let dir = tempfile::tempdir().unwrap();
+    speech::write_random_model(dir.path(), 24);
+    let mut rec = recognizer(dir.path());
+    let audio = speech::babble(16_000, 6.0, 5);
+    let ev = events(&mut rec, &audio, &[1600]);
+    let finals: Vec<usize> = (0..ev.len())
+        .filter(|&i| ev[i].starts_with("final"))
+        .collect();
+    assert!(finals.len() >= 2, "{ev:#?}");
+    let mut prev = 0;
+    for &f in &finals {
+        assert!(
+            f > prev && ev[prev..f].iter().any(|e| e.starts_with("partial")),
+            "{ev:#?}"
+        );
+        prev = f + 1;
+    }
+    // Consecutive partials differ.
+    for pair in ev.windows(2) {
+        assert_ne!(pair[0], pair[1]);
+    }
+    // A new stream after reset gives the same events; flushing nothing reports nothing.
+    rec.reset();
+    assert_eq!(events(&mut rec, &audio, &[1600]), ev);
+    let mut n = 0;
+    rec.flush(&mut |_| n += 1);
+    assert_eq!(n, 0);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(8))]
+    #[test]
+    fn chunk_sizes_do_not_change_the_events(chunks in proptest::collection::vec(1usize..5000, 1..6)) {
+        let dir = tempfile::tempdir().unwrap();
+        speech::write_random_model(dir.path(), 16);
+        let audio = speech::babble(16_000, 3.0, 9);
+        let whole = events(&mut recognizer(dir.path()), &audio, &[audio.len()]);
+        let chunked = events(&mut recognizer(dir.path()), &audio, &chunks);
+        prop_assert_eq!(whole, chunked);
+    }
+}
+
+fn edit_config(dir: &std::path::Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = dir.join("config.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut v);
+    std::fs::write(&path, v.to_string()).unwrap();
+}
+
+type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+
+#[test]
+fn broken_speech_configs_are_refused() {
+    let cases: Vec<(&str, Edit)> = vec![
+        ("kind", Box::new(|v| v["kind"] = "music-nade".into())),
+        (
+            "no speech section",
+            Box::new(|v| {
+                v.as_object_mut().unwrap().remove("speech");
+            }),
+        ),
+        (
+            "window",
+            Box::new(|v| v["speech"]["window"] = "hamming".into()),
+        ),
+        (
+            "feature_std",
+            Box::new(|v| v["speech"]["feature_std"] = serde_json::json!([1.0])),
+        ),
+        (
+            "vocabulary",
+            Box::new(|v| {
+                v["speech"]["vocabulary"].as_array_mut().unwrap().pop();
+            }),
+        ),
+        ("blank", Box::new(|v| v["speech"]["blank"] = 99.into())),
+        ("n_fft", Box::new(|v| v["speech"]["n_fft"] = 128.into())),
+        ("stack", Box::new(|v| v["speech"]["stack"] = 2.into())),
+    ];
+    for (what, edit) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        speech::write_random_model(dir.path(), 8);
+        edit_config(dir.path(), edit);
+        match AcousticModel::load(dir.path(), None) {
+            Err(SpeechError::NotSpeech { message, .. }) => {
+                assert!(!message.is_empty(), "{what}")
+            }
+            Err(other) => panic!("{what}: unexpected error {other}"),
+            Ok(_) => panic!("{what}: accepted"),
+        }
+    }
+}
