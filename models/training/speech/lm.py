@@ -163,7 +163,7 @@ class BeamDecoder:
     """CTC prefix beam search over characters; at each completed word (space or end) adds
     alpha * LM log-prob + beta (word bonus)."""
 
-    def __init__(self, arpa, vocab, alpha=0.8, beta=1.5, beam=16, prune=-8.0):
+    def __init__(self, arpa, vocab, alpha=0.8, beta=1.5, beam=10, prune=-6.0):
         self.lm = arpa if isinstance(arpa, ArpaLM) else ArpaLM(arpa)
         self.vocab, self.alpha, self.beta, self.beam, self.prune = vocab, alpha, beta, beam, prune
         self.space = vocab.index(" ")
