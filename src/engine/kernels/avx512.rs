@@ -2,187 +2,63 @@
 
 use std::arch::x86_64::*;
 
-use super::gemm_driver;
+use super::{gemm_driver, tile_kernel};
 
-/// f32 weights and inputs, 16 columns per step.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma")]
-unsafe fn tile_f32<const R: usize, const V: usize>(
-    w: *const f32,
-    x: *const f32,
-    stride: usize,
-) -> [[f32; V]; R] {
-    let mut acc = [[_mm512_setzero_ps(); V]; R];
-    let mut k = 0;
-    while k < stride {
-        // SAFETY: k < stride and the tile's rows and vectors are in bounds (see the driver).
-        unsafe {
-            let mut xv = [_mm512_setzero_ps(); V];
-            for (j, xj) in xv.iter_mut().enumerate() {
-                *xj = _mm512_loadu_ps(x.add(j * stride + k));
-            }
-            for (i, row) in acc.iter_mut().enumerate() {
-                let wv = _mm512_loadu_ps(w.add(i * stride + k));
-                for (a, xj) in row.iter_mut().zip(&xv) {
-                    *a = _mm512_fmadd_ps(wv, *xj, *a);
-                }
-            }
-        }
-        k += 16;
-    }
-    let mut out = [[Default::default(); V]; R];
-    for (o, a) in out.iter_mut().zip(&acc) {
-        for (o, a) in o.iter_mut().zip(a) {
-            *o = _mm512_reduce_add_ps(*a);
-        }
-    }
-    out
-}
+tile_kernel!(
+    /// f32 weights and inputs, 16 columns per step.
+    tile_f32, "avx512f,avx512bw,avx512vl,fma", w: f32, x: f32, out: f32,
+    zero: _mm512_setzero_ps(), x_zero: _mm512_setzero_ps(), step: 16,
+    load_x: |p| _mm512_loadu_ps(p),
+    load_w: |p| _mm512_loadu_ps(p),
+    madd: |a, w, x| _mm512_fmadd_ps(w, *x, *a),
+    reduce: |a| _mm512_reduce_add_ps(*a),
+);
 
-/// Widens 16 bf16 values to f32 (exact: the bits move to the top half).
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma")]
-unsafe fn load_bf16x16(p: *const u16) -> __m512 {
-    // SAFETY: the caller guarantees 16 readable values at `p`.
-    let h = unsafe { _mm256_loadu_si256(p.cast()) };
-    _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h)))
-}
+tile_kernel!(
+    /// bf16 weights widened to f32 (exact: the bits move to the top half), f32 inputs,
+    /// 16 columns per step.
+    tile_bf16, "avx512f,avx512bw,avx512vl,fma", w: u16, x: f32, out: f32,
+    zero: _mm512_setzero_ps(), x_zero: _mm512_setzero_ps(), step: 16,
+    load_x: |p| _mm512_loadu_ps(p),
+    load_w: |p| _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(
+        _mm256_loadu_si256(p.cast()),
+    ))),
+    madd: |a, w, x| _mm512_fmadd_ps(w, *x, *a),
+    reduce: |a| _mm512_reduce_add_ps(*a),
+);
 
-/// bf16 weights widened to f32, f32 inputs, 16 columns per step.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma")]
-unsafe fn tile_bf16<const R: usize, const V: usize>(
-    w: *const u16,
-    x: *const f32,
-    stride: usize,
-) -> [[f32; V]; R] {
-    let mut acc = [[_mm512_setzero_ps(); V]; R];
-    let mut k = 0;
-    while k < stride {
-        // SAFETY: k < stride and the tile's rows and vectors are in bounds (see the driver).
-        unsafe {
-            let mut xv = [_mm512_setzero_ps(); V];
-            for (j, xj) in xv.iter_mut().enumerate() {
-                *xj = _mm512_loadu_ps(x.add(j * stride + k));
-            }
-            for (i, row) in acc.iter_mut().enumerate() {
-                let wv = load_bf16x16(w.add(i * stride + k));
-                for (a, xj) in row.iter_mut().zip(&xv) {
-                    *a = _mm512_fmadd_ps(wv, *xj, *a);
-                }
-            }
-        }
-        k += 16;
-    }
-    let mut out = [[Default::default(); V]; R];
-    for (o, a) in out.iter_mut().zip(&acc) {
-        for (o, a) in o.iter_mut().zip(a) {
-            *o = _mm512_reduce_add_ps(*a);
-        }
-    }
-    out
-}
+tile_kernel!(
+    /// bf16 weights and bf16 inputs through the AVX-512 BF16 pair dot product, 32 columns per
+    /// step (__m512bh and __m512i are both 64 plain bytes).
+    tile_bf16_dot, "avx512f,avx512bw,avx512vl,fma,avx512bf16", w: u16, x: u16, out: f32,
+    zero: _mm512_setzero_ps(), x_zero: _mm512_setzero_si512(), step: 32,
+    load_x: |p| _mm512_loadu_si512(p.cast()),
+    load_w: |p| std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(p.cast())),
+    madd: |a, w, x| _mm512_dpbf16_ps(*a, w, std::mem::transmute::<__m512i, __m512bh>(*x)),
+    reduce: |a| _mm512_reduce_add_ps(*a),
+);
 
-/// bf16 weights and bf16 inputs through the AVX-512 BF16 pair dot product, 32 columns per step.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma,avx512bf16")]
-unsafe fn tile_bf16_dot<const R: usize, const V: usize>(
-    w: *const u16,
-    x: *const u16,
-    stride: usize,
-) -> [[f32; V]; R] {
-    let mut acc = [[_mm512_setzero_ps(); V]; R];
-    let mut k = 0;
-    while k < stride {
-        // SAFETY: k < stride and the tile's rows and vectors are in bounds (see the driver);
-        // __m512bh and __m512i are both 64 plain bytes.
-        unsafe {
-            let mut xv = [_mm512_setzero_si512(); V];
-            for (j, xj) in xv.iter_mut().enumerate() {
-                *xj = _mm512_loadu_si512(x.add(j * stride + k).cast());
-            }
-            for (i, row) in acc.iter_mut().enumerate() {
-                let wv: __m512bh =
-                    std::mem::transmute(_mm512_loadu_si512(w.add(i * stride + k).cast()));
-                for (a, xj) in row.iter_mut().zip(&xv) {
-                    *a = _mm512_dpbf16_ps(*a, wv, std::mem::transmute::<__m512i, __m512bh>(*xj));
-                }
-            }
-        }
-        k += 32;
-    }
-    let mut out = [[Default::default(); V]; R];
-    for (o, a) in out.iter_mut().zip(&acc) {
-        for (o, a) in o.iter_mut().zip(a) {
-            *o = _mm512_reduce_add_ps(*a);
-        }
-    }
-    out
-}
+tile_kernel!(
+    /// int8 weights widened to i16, i16 inputs, pairwise multiply-add into i32, 32 columns per
+    /// step.
+    tile_int8, "avx512f,avx512bw,avx512vl,fma", w: i8, x: i16, out: i32,
+    zero: _mm512_setzero_si512(), x_zero: _mm512_setzero_si512(), step: 32,
+    load_x: |p| _mm512_loadu_si512(p.cast()),
+    load_w: |p| _mm512_cvtepi8_epi16(_mm256_loadu_si256(p.cast())),
+    madd: |a, w, x| _mm512_add_epi32(*a, _mm512_madd_epi16(w, *x)),
+    reduce: |a| _mm512_reduce_add_epi32(*a),
+);
 
-/// int8 weights widened to i16, i16 inputs, pairwise multiply-add into i32, 32 columns per step.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma")]
-unsafe fn tile_int8<const R: usize, const V: usize>(
-    w: *const i8,
-    x: *const i16,
-    stride: usize,
-) -> [[i32; V]; R] {
-    let mut acc = [[_mm512_setzero_si512(); V]; R];
-    let mut k = 0;
-    while k < stride {
-        // SAFETY: k < stride and the tile's rows and vectors are in bounds (see the driver).
-        unsafe {
-            let mut xv = [_mm512_setzero_si512(); V];
-            for (j, xj) in xv.iter_mut().enumerate() {
-                *xj = _mm512_loadu_si512(x.add(j * stride + k).cast());
-            }
-            for (i, row) in acc.iter_mut().enumerate() {
-                let wv = _mm512_cvtepi8_epi16(_mm256_loadu_si256(w.add(i * stride + k).cast()));
-                for (a, xj) in row.iter_mut().zip(&xv) {
-                    *a = _mm512_add_epi32(*a, _mm512_madd_epi16(wv, *xj));
-                }
-            }
-        }
-        k += 32;
-    }
-    let mut out = [[Default::default(); V]; R];
-    for (o, a) in out.iter_mut().zip(&acc) {
-        for (o, a) in o.iter_mut().zip(a) {
-            *o = _mm512_reduce_add_epi32(*a);
-        }
-    }
-    out
-}
-
-/// int8 weights, inputs offset to unsigned bytes, VNNI 4-way dot product, 64 columns per step.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma,avx512vnni")]
-unsafe fn tile_int8_vnni<const R: usize, const V: usize>(
-    w: *const i8,
-    x: *const u8,
-    stride: usize,
-) -> [[i32; V]; R] {
-    let mut acc = [[_mm512_setzero_si512(); V]; R];
-    let mut k = 0;
-    while k < stride {
-        // SAFETY: k < stride and the tile's rows and vectors are in bounds (see the driver).
-        unsafe {
-            let mut xv = [_mm512_setzero_si512(); V];
-            for (j, xj) in xv.iter_mut().enumerate() {
-                *xj = _mm512_loadu_si512(x.add(j * stride + k).cast());
-            }
-            for (i, row) in acc.iter_mut().enumerate() {
-                let wv = _mm512_loadu_si512(w.add(i * stride + k).cast());
-                for (a, xj) in row.iter_mut().zip(&xv) {
-                    *a = _mm512_dpbusd_epi32(*a, *xj, wv);
-                }
-            }
-        }
-        k += 64;
-    }
-    let mut out = [[Default::default(); V]; R];
-    for (o, a) in out.iter_mut().zip(&acc) {
-        for (o, a) in o.iter_mut().zip(a) {
-            *o = _mm512_reduce_add_epi32(*a);
-        }
-    }
-    out
-}
+tile_kernel!(
+    /// int8 weights, inputs offset to unsigned bytes, VNNI 4-way dot product, 64 columns per
+    /// step.
+    tile_int8_vnni, "avx512f,avx512bw,avx512vl,fma,avx512vnni", w: i8, x: u8, out: i32,
+    zero: _mm512_setzero_si512(), x_zero: _mm512_setzero_si512(), step: 64,
+    load_x: |p| _mm512_loadu_si512(p.cast()),
+    load_w: |p| _mm512_loadu_si512(p.cast()),
+    madd: |a, w, x| _mm512_dpbusd_epi32(*a, *x, w),
+    reduce: |a| _mm512_reduce_add_epi32(*a),
+);
 
 gemm_driver!(f32, f32_imp, "avx512f,avx512bw,avx512vl,fma", 4, tile_f32,
     w: f32, x: f32, finish: |_q, _r, _v, acc| acc);

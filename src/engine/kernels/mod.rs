@@ -483,6 +483,61 @@ pub(super) struct Quant<'a> {
     pub xs: &'a [f32],
 }
 
+/// Generates a tile kernel `$name::<R, V>(w, x, stride) -> [[out; V]; R]`: R weight rows times V
+/// input vectors, one accumulator register per output, `$step` columns per iteration. Only the
+/// loads, the multiply-accumulate and the final horizontal reduction differ between formats and
+/// instruction sets; each accumulator sees the same operations in the same order whatever R and V.
+macro_rules! tile_kernel {
+    (
+        $(#[$meta:meta])*
+        $name:ident, $features:literal, w: $wty:ty, x: $xty:ty, out: $outty:ty,
+        zero: $zero:expr, x_zero: $x_zero:expr, step: $step:literal,
+        load_x: |$xp:ident| $load_x:expr,
+        load_w: |$wp:ident| $load_w:expr,
+        madd: |$acc:ident, $wv:ident, $xj:ident| $madd:expr,
+        reduce: |$r:ident| $reduce:expr $(,)?
+    ) => {
+        $(#[$meta])*
+        #[target_feature(enable = $features)]
+        unsafe fn $name<const R: usize, const V: usize>(
+            w: *const $wty,
+            x: *const $xty,
+            stride: usize,
+        ) -> [[$outty; V]; R] {
+            let mut acc = [[$zero; V]; R];
+            let mut k = 0;
+            while k < stride {
+                // SAFETY: k < stride and the tile's rows and vectors are in bounds (see the
+                // driver); the loads read `$step` elements, and stride is a multiple of PAD.
+                unsafe {
+                    let mut xv = [$x_zero; V];
+                    for (j, slot) in xv.iter_mut().enumerate() {
+                        let $xp = x.add(j * stride + k);
+                        *slot = $load_x;
+                    }
+                    for (i, row) in acc.iter_mut().enumerate() {
+                        let $wp = w.add(i * stride + k);
+                        let $wv = $load_w;
+                        for ($acc, $xj) in row.iter_mut().zip(&xv) {
+                            *$acc = $madd;
+                        }
+                    }
+                }
+                k += $step;
+            }
+            // Reduced here, not in a closure: closures do not inherit the target features.
+            let mut out = [[<$outty>::default(); V]; R];
+            for (o, a) in out.iter_mut().zip(&acc) {
+                for (o, $r) in o.iter_mut().zip(a) {
+                    *o = $reduce;
+                }
+            }
+            out
+        }
+    };
+}
+use tile_kernel;
+
 /// Generates a safe driver `$name` that checks the slice sizes, then runs the tiles of
 /// `$tile` (an `unsafe fn tile<const R, const V>(w, x, stride) -> [[acc; V]; R]`) over the whole
 /// product and stores `$finish` (an expression of `$q`, `$r`, `$v`, `$acc`) for each output.
