@@ -16,7 +16,7 @@ use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
-use super::resample::BlockPipeline;
+use super::resample::{BlockPipeline, BlockQueue};
 use super::wav::WavSource;
 use super::{AudioError, BlockSource};
 
@@ -29,12 +29,9 @@ pub struct DecodedSource {
     channels: usize,
     frames: Option<u64>,
     frames_read: u64,
-    pipeline: BlockPipeline,
+    queue: BlockQueue,
     interleaved: Option<SampleBuffer<f32>>,
     mono: Vec<f32>,
-    out: Vec<f32>,
-    out_pos: usize,
-    finished: bool,
 }
 
 impl DecodedSource {
@@ -91,12 +88,9 @@ impl DecodedSource {
             channels,
             frames,
             frames_read: 0,
-            pipeline: BlockPipeline::new(file_rate, out_rate, block_len)?,
+            queue: BlockQueue::new(BlockPipeline::new(file_rate, out_rate, block_len)?),
             interleaved: None,
             mono: Vec::new(),
-            out: Vec::new(),
-            out_pos: 0,
-            finished: false,
             reader,
             decoder,
         })
@@ -163,38 +157,15 @@ impl DecodedSource {
 
 impl BlockSource for DecodedSource {
     fn sample_rate(&self) -> u32 {
-        self.pipeline.rate()
+        self.queue.rate()
     }
 
     fn next_block(&mut self) -> Result<Option<&[f32]>, AudioError> {
-        let block = self.pipeline.block_len();
-        while self.out.len() - self.out_pos < block && !self.finished {
-            if self.out_pos > 0 {
-                self.out.drain(..self.out_pos);
-                self.out_pos = 0;
-            }
+        while self.queue.wants_more() {
             let more = self.decode_packet()?;
-            let Self {
-                pipeline,
-                mono,
-                out,
-                ..
-            } = self;
-            if more {
-                pipeline.push(mono, &mut |b| out.extend_from_slice(b));
-            } else {
-                pipeline.finish(&mut |b| out.extend_from_slice(b));
-                self.finished = true;
-            }
+            self.queue.feed(&self.mono, more);
         }
-        let available = self.out.len() - self.out_pos;
-        if available == 0 {
-            return Ok(None);
-        }
-        let n = available.min(block);
-        let start = self.out_pos;
-        self.out_pos += n;
-        Ok(Some(&self.out[start..start + n]))
+        Ok(self.queue.take())
     }
 }
 

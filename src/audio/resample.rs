@@ -242,6 +242,67 @@ impl BlockPipeline {
     }
 }
 
+/// A [`BlockPipeline`] fed by a file reader: queues its blocks and hands them out one at a
+/// time. The reader is called while [`wants_more`](Self::wants_more) says so, and gives each
+/// read to [`feed`](Self::feed); [`take`](Self::take) then yields the next block.
+pub struct BlockQueue {
+    pipeline: BlockPipeline,
+    out: Vec<f32>,
+    out_pos: usize,
+    finished: bool,
+}
+
+impl BlockQueue {
+    /// Queues the blocks of `pipeline`.
+    pub fn new(pipeline: BlockPipeline) -> Self {
+        Self {
+            pipeline,
+            out: Vec::new(),
+            out_pos: 0,
+            finished: false,
+        }
+    }
+
+    /// Output rate.
+    pub fn rate(&self) -> u32 {
+        self.pipeline.rate()
+    }
+
+    /// Whether a whole block is not queued yet and the input has not ended.
+    pub fn wants_more(&mut self) -> bool {
+        if self.out.len() - self.out_pos >= self.pipeline.block_len() || self.finished {
+            return false;
+        }
+        if self.out_pos > 0 {
+            self.out.drain(..self.out_pos);
+            self.out_pos = 0;
+        }
+        true
+    }
+
+    /// Resamples `mono` into the queue; `more == false` marks the end of the input.
+    pub fn feed(&mut self, mono: &[f32], more: bool) {
+        let out = &mut self.out;
+        if more {
+            self.pipeline.push(mono, &mut |b| out.extend_from_slice(b));
+        } else {
+            self.pipeline.finish(&mut |b| out.extend_from_slice(b));
+            self.finished = true;
+        }
+    }
+
+    /// The next block (shorter at the end), or `None` when everything was handed out.
+    pub fn take(&mut self) -> Option<&[f32]> {
+        let n = (self.out.len() - self.out_pos).min(self.pipeline.block_len());
+        if n == 0 {
+            return None;
+        }
+        let start = self.out_pos;
+        self.out_pos += n;
+        Some(&self.out[start..start + n])
+    }
+}
+
 fn fill_blocks(block: &mut [f32], fill: &mut usize, mut out: &[f32], emit: &mut dyn FnMut(&[f32])) {
     while !out.is_empty() {
         let take = (block.len() - *fill).min(out.len());

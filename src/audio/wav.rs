@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use super::resample::BlockPipeline;
+use super::resample::{BlockPipeline, BlockQueue};
 use super::{AudioError, BlockSource};
 
 /// Frames read from the file per refill.
@@ -37,12 +37,9 @@ pub struct WavSource {
     path: PathBuf,
     reader: hound::WavReader<BufReader<File>>,
     info: WavInfo,
-    pipeline: BlockPipeline,
+    queue: BlockQueue,
     mono: Vec<f32>,
-    out: Vec<f32>,
-    out_pos: usize,
     samples_read: u64,
-    finished: bool,
 }
 
 impl WavSource {
@@ -92,12 +89,9 @@ impl WavSource {
             path: path.to_owned(),
             reader,
             info,
-            pipeline,
+            queue: BlockQueue::new(pipeline),
             mono: Vec::with_capacity(READ_FRAMES),
-            out: Vec::new(),
-            out_pos: 0,
             samples_read: 0,
-            finished: false,
         })
     }
 
@@ -169,37 +163,15 @@ impl WavSource {
 
 impl BlockSource for WavSource {
     fn sample_rate(&self) -> u32 {
-        self.pipeline.rate()
+        self.queue.rate()
     }
 
     fn next_block(&mut self) -> Result<Option<&[f32]>, AudioError> {
-        let block = self.pipeline.block_len();
-        while self.out.len() - self.out_pos < block && !self.finished {
-            if self.out_pos > 0 {
-                self.out.drain(..self.out_pos);
-                self.out_pos = 0;
-            }
+        while self.queue.wants_more() {
             self.read_frames()?;
-            let Self {
-                pipeline,
-                mono,
-                out,
-                ..
-            } = self;
-            if mono.is_empty() {
-                pipeline.finish(&mut |b| out.extend_from_slice(b));
-                self.finished = true;
-            } else {
-                pipeline.push(mono, &mut |b| out.extend_from_slice(b));
-            }
+            self.queue.feed(&self.mono, !self.mono.is_empty());
         }
-        let available = (self.out.len() - self.out_pos).min(block);
-        if available == 0 {
-            return Ok(None);
-        }
-        let start = self.out_pos;
-        self.out_pos += available;
-        Ok(Some(&self.out[start..start + available]))
+        Ok(self.queue.take())
     }
 }
 
