@@ -3,6 +3,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -262,9 +263,15 @@ pub fn listen(host: HostChoice, args: ListenArgs) -> anyhow::Result<()> {
         device: args.device_config.request(),
         ..Default::default()
     };
+    // Ctrl-C and SIGTERM raise a flag; the speech thread sees it after the current block,
+    // flushes the utterance in progress (its final is printed) and stops.
+    let quit = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, quit.clone()).context("installing signal handlers")?;
+    }
     let mut capture = Capture::start(&config).context("opening the microphone")?;
     eprintln!(
-        "listening on {} ({}); finals are printed as utterances end",
+        "listening on {} ({}); finals are printed as utterances end, Ctrl-C stops",
         capture.device_name(),
         capture.device_config()
     );
@@ -296,7 +303,10 @@ pub fn listen(host: HostChoice, args: ListenArgs) -> anyhow::Result<()> {
                     let _ = tx.send(Message::Failed(e.into()));
                     return;
                 }
-                if !open || limit.is_some_and(|l| rec.seconds() >= l) {
+                if !open
+                    || quit.load(Ordering::Relaxed)
+                    || limit.is_some_and(|l| rec.seconds() >= l)
+                {
                     break;
                 }
             }
