@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use reprise::audio::device::ConfigRequest;
 use reprise::audio::{BlockSource, Capture, CaptureConfig, HostChoice};
 use reprise::speech::lm::NgramLm;
+use reprise::speech::score::word_errors;
 use reprise::speech::{AcousticModel, Event, Recognizer, RecognizerOptions};
 
 const RATE: u32 = 16_000;
@@ -62,20 +63,6 @@ fn speech_end(a: &[i16]) -> usize {
 
 fn words(s: &str) -> Vec<&str> {
     s.split_whitespace().collect()
-}
-
-fn edit_distance(a: &[&str], b: &[&str]) -> usize {
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, x) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, y) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(x != y))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -212,9 +199,9 @@ fn main() {
             .map(|f| f.2.as_str())
             .collect::<Vec<_>>()
             .join(" ");
-        let r = words(&u.text);
-        errors += edit_distance(&r, &words(&hyp_text));
-        ref_words += r.len();
+        let (e, n) = word_errors(&u.text, &hyp_text);
+        errors += e;
+        ref_words += n;
         let Some(last_final) = hyp.last() else {
             missed += 1;
             continue;

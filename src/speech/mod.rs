@@ -6,7 +6,8 @@
 //! - [`ctc`]: greedy and prefix-beam decoding with a word language model and hot words;
 //! - [`endpoint`]: speech/silence detection and the end-of-utterance rules;
 //! - [`recognizer`]: all of it for one stream, [`Recognizer::accept`] in, events out;
-//! - [`output`]: text, JSON lines, SRT and WebVTT.
+//! - [`output`]: text, JSON lines, SRT and WebVTT;
+//! - [`score`]: word error counting for evaluation.
 
 pub mod acoustic;
 pub mod ctc;
@@ -16,6 +17,7 @@ pub mod features;
 pub mod lm;
 pub mod output;
 pub mod recognizer;
+pub mod score;
 
 pub use acoustic::{AcousticModel, SpeechConfig};
 pub use error::SpeechError;
