@@ -5,7 +5,7 @@
 mod common;
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use reprise::audio::device::ConfigRequest;
@@ -337,12 +337,7 @@ fn listen_transcribes_the_microphone_like_a_file() {
         ],
         &[("TEST_MIC_RAW", &raw)],
     );
-    assert!(live.status.success(), "{}", stderr(&live));
-    let lines: Vec<serde_json::Value> = String::from_utf8(live.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = jsonl_lines(live);
     let file = reprise(
         &[
             "transcribe",
@@ -382,4 +377,148 @@ fn listen_transcribes_the_microphone_like_a_file() {
             }
         }
     }
+}
+
+/// The spoken samples (`samples/speech/`) one after another, each followed by `gap` seconds
+/// of silence, as 16 kHz i16 bytes; with each sentence's text, start and end of speech.
+/// The JSON lines a successful run printed.
+fn jsonl_lines(output: std::process::Output) -> Vec<serde_json::Value> {
+    assert!(output.status.success(), "{}", stderr(&output));
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The first `count` spoken samples with 1.5 s gaps, written as the microphone's raw file.
+fn spoken_microphone(count: usize) -> (tempfile::TempDir, PathBuf, Vec<(String, f64, f64)>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, utts) = spoken_samples(1.5, count);
+    let raw = dir.path().join("mic.raw");
+    std::fs::write(&raw, bytes).unwrap();
+    (dir, raw, utts)
+}
+
+fn spoken_samples(gap: f64, count: usize) -> (Vec<u8>, Vec<(String, f64, f64)>) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/speech");
+    let list = std::fs::read_to_string(dir.join("transcripts.tsv")).unwrap();
+    let mut pcm: Vec<i16> = vec![0; 8000];
+    let mut utts = Vec::new();
+    for line in list.lines().filter(|l| !l.trim().is_empty()).take(count) {
+        let (file, text) = line.split_once('\t').unwrap();
+        let mut r = hound::WavReader::open(dir.join(file)).unwrap();
+        let a: Vec<i16> = r.samples::<i16>().map(|s| s.unwrap()).collect();
+        let loud = |s: &i16| s.unsigned_abs() > 330;
+        let first = a.iter().position(loud).unwrap_or(0);
+        let last = a.iter().rposition(loud).unwrap_or(0);
+        let at = pcm.len() as f64;
+        utts.push((
+            text.to_owned(),
+            (at + first as f64) / 16_000.0,
+            (at + last as f64) / 16_000.0,
+        ));
+        pcm.extend_from_slice(&a);
+        pcm.extend(std::iter::repeat_n(0, (gap * 16_000.0) as usize));
+    }
+    // The file plugin repeats stale data past the end: leave room.
+    pcm.extend(std::iter::repeat_n(0, 16_000 * 20));
+    (pcm.iter().flat_map(|s| s.to_le_bytes()).collect(), utts)
+}
+
+const LIVE_ARGS: [&str; 8] = [
+    "listen",
+    "--format",
+    "jsonl",
+    "--device-rate",
+    "16000",
+    "--device-channels",
+    "1",
+    "--device-format",
+];
+
+/// Live transcription with the bundled model: spoken sentences played into the paced
+/// microphone route each give a final that covers them, and each shows a partial while it is
+/// still being spoken. (Accuracy is `tests/speech_accuracy.rs`'s concern.)
+#[test]
+fn listen_shows_partials_while_each_sentence_is_spoken() {
+    let _lock = devices();
+    let (_dir, raw, utts) = spoken_microphone(4);
+    let seconds = format!("{:.1}", utts.last().unwrap().2 + 1.5);
+    let mut args = LIVE_ARGS.to_vec();
+    args.extend(["i16", "--seconds", &seconds]);
+    let lines = jsonl_lines(reprise(&args, &[("TEST_MIC_RAW", &raw)]));
+    for (text, start, end) in &utts {
+        let covered = lines.iter().any(|f| {
+            f["type"] == "final"
+                && f["start"].as_f64().unwrap() < *end
+                && f["end"].as_f64().unwrap() > *start
+                && !f["text"].as_str().unwrap().is_empty()
+        });
+        assert!(covered, "no final for {text:?}: {lines:#?}");
+        let early = lines.iter().any(|l| {
+            l["type"] == "partial"
+                && l["time"].as_f64().unwrap() > *start
+                && l["time"].as_f64().unwrap() < *end
+                && !l["text"].as_str().unwrap().is_empty()
+        });
+        assert!(early, "no partial while {text:?} was spoken: {lines:#?}");
+    }
+}
+
+/// Ctrl-C while a sentence is being spoken: `reprise listen` prints that sentence's final
+/// (the utterance in progress is flushed) and exits cleanly.
+#[test]
+fn listen_flushes_the_utterance_in_progress_on_ctrl_c() {
+    use std::io::BufRead;
+    let _lock = devices();
+    let (_dir, raw, utts) = spoken_microphone(3);
+    let mut args = LIVE_ARGS.to_vec();
+    args.push("i16");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_reprise"))
+        .args(&args)
+        .env("TEST_MIC_RAW", &raw)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    // Interrupt a little after the middle of the second sentence.
+    let (_, start, end) = &utts[1];
+    let at = start + 0.6 * (end - start);
+    let mut lines = Vec::new();
+    let mut sent = false;
+    for line in stdout.lines() {
+        let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        let time = v["time"].as_f64().unwrap_or(0.0);
+        lines.push(v);
+        if !sent && time >= at {
+            let pid = child.id().to_string();
+            let ok = std::process::Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .unwrap();
+            assert!(ok.success());
+            sent = true;
+        }
+    }
+    let status = child.wait().unwrap();
+    assert!(
+        sent,
+        "the stream never reached the second sentence: {lines:#?}"
+    );
+    assert!(status.success(), "{status:?}");
+    let last = lines.last().unwrap();
+    assert_eq!(last["type"], "final", "{lines:#?}");
+    assert!(
+        last["start"].as_f64().unwrap() < *end && last["end"].as_f64().unwrap() > *start,
+        "the last final is not the interrupted sentence: {lines:#?}"
+    );
+    assert!(!last["text"].as_str().unwrap().is_empty(), "{lines:#?}");
+    // Nothing from the third sentence: the stream stopped where it was interrupted.
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["time"].as_f64().unwrap_or(0.0) < utts[2].1)
+    );
 }
