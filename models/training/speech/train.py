@@ -37,6 +37,10 @@ class SpeechModel(nn.Module):
         super().__init__()
         self.lstm = nn.LSTM(n_in, hidden, layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
         self.out = nn.Linear(hidden, n_out)
+        for name, p in self.lstm.named_parameters():
+            if name.startswith("bias_ih"):
+                with torch.no_grad():
+                    p[hidden:2 * hidden].fill_(1.0)  # forget gate opens at the start: long memory from step one
 
     def forward(self, x, lengths=None):
         if lengths is not None:
@@ -246,8 +250,13 @@ def main():
     ap.add_argument("--eval-test-limit", type=int, default=0, help="evaluate on the first N synthetic test utterances only")
     ap.add_argument("--warmup", type=int, default=300, help="linear learning-rate warm-up steps")
     ap.add_argument("--log-every", type=int, default=50)
+    ap.add_argument("--sortagrad", action="store_true", help="first epoch of this run shortest utterances first")
+    ap.add_argument("--clean-steps", type=int, default=0, help="no augmentation before this many steps")
+    ap.add_argument("--align", default="", help="align.py folder: frame labels for a cross-entropy term next to CTC")
+    ap.add_argument("--ce-steps", type=int, default=0, help="cross-entropy weight falls from 1 to 0 over these steps")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)  # denormal gate values make CPU LSTM steps many times slower
     random.seed(args.seed)
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
@@ -280,8 +289,21 @@ def main():
             ts += t
         return fs, ts
 
+    def load_labels():
+        if not args.align:
+            return None
+        out = []
+        for m in sorted(glob.glob(args.manifests)):
+            z = np.load(os.path.join(args.align, os.path.basename(m).replace(".jsonl", ".npz")))
+            offs = z["offsets"]
+            out += [z["labels"][offs[i]:offs[i + 1]] for i in range(len(offs) - 1)]
+        return out
+
     t_load = time.time()
     train_f, train_t = load_train()
+    train_l = load_labels()
+    if train_l is not None and len(train_l) != len(train_f):
+        raise SystemExit(f"{args.align}: {len(train_l)} label rows for {len(train_f)} utterances")
     dither = 0.0
     if args.pack:
         test_f, test_t, dither = load_pack(args.pack, "test", None)
@@ -326,7 +348,7 @@ def main():
              "rng": rng.getstate(), "device": str(device)}
         save_state(path, d, args.split_mb)
 
-    def batches():
+    def batches(sort_only=False):
         order = sorted(range(len(train_f)), key=lambda i: len(train_f[i]) + rng.random() * 50)
         bs, cur, cur_frames = [], [], 0
         for i in order:
@@ -338,7 +360,8 @@ def main():
             cur_frames = max(cur_frames, n)
         if cur:
             bs.append(cur)
-        rng.shuffle(bs)
+        if not sort_only:
+            rng.shuffle(bs)
         return bs
 
     def run_eval():
@@ -371,17 +394,20 @@ def main():
     epoch = 0
     while not done:
         epoch += 1
-        for b in batches():
+        for b in batches(sort_only=args.sortagrad and epoch == 1):
             frac = (time.time() - t0) / (args.minutes * 60)
             if frac > 1:
                 done = True
                 break
-            ys, yl, fs = [], [], []
+            ys, yl, fs, ls = [], [], [], []
+            ce_w = max(0.0, 1.0 - step / args.ce_steps) if train_l is not None and args.ce_steps else 0.0
             for i in b:
                 y = encode(train_t[i])
                 if len(train_f[i]) < 2 * stack or not y:
                     continue
                 fs.append(torch.from_numpy(train_f[i].astype(np.float32)))
+                if ce_w > 0:
+                    ls.append(torch.from_numpy(train_l[i].astype(np.int64)))
                 ys += y
                 yl.append(len(y))
             if not fs:
@@ -392,9 +418,10 @@ def main():
                 g["lr"] = lr * min(1.0, (step + 1) / args.warmup)
             lens = torch.tensor([len(f) for f in fs])
             x = nn.utils.rnn.pad_sequence(fs, batch_first=True).to(device)
-            x, lens = augment_batch(x, lens, gen, specaug=not args.no_specaug, dither=dither)
+            aug = not args.no_specaug and step >= args.clean_steps and ce_w == 0
+            x, lens = augment_batch(x, lens, gen, specaug=aug, dither=dither)
             x = (x - mean_t) / std_t
-            if not args.no_specaug:
+            if aug:
                 x = spec_masks(x, lens, gen)
             n = x.shape[1] // stack
             x = x[:, :n * stack].reshape(x.shape[0], n, -1)
@@ -402,6 +429,12 @@ def main():
             lp = model(x)  # unidirectional: padding after an utterance does not change its outputs; packing is slower on CPU
             loss = F.ctc_loss(lp.transpose(0, 1), torch.tensor(ys, device=device), xl.to(device), torch.tensor(yl, device=device),
                               blank=0, reduction="mean", zero_infinity=True)
+            if ce_w > 0:
+                lab = nn.utils.rnn.pad_sequence(ls, batch_first=True, padding_value=-1)[:, :lp.shape[1]].to(device)
+                if lab.shape[1] < lp.shape[1]:
+                    lab = F.pad(lab, (0, lp.shape[1] - lab.shape[1]), value=-1)
+                ce = F.nll_loss(lp.reshape(-1, lp.shape[-1]), lab.reshape(-1), ignore_index=-1)
+                loss = loss + ce_w * ce
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 5.0)
