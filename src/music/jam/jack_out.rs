@@ -40,16 +40,19 @@ impl jack::ProcessHandler for Process {
         let after = client.time();
         self.link.update(before, now, after);
         let frames = scope.n_frames();
+        let nominal_us = frames as u64 * 1_000_000 / self.sample_rate.max(1);
         let cycle = match scope.cycle_times() {
-            Ok(t) => Cycle {
-                start_us: self.link.to_process(t.current_usecs),
-                end_us: self.link.to_process(t.next_usecs),
+            Ok(t) => Cycle::checked(
+                self.link.to_process(t.current_usecs),
+                self.link.to_process(t.next_usecs),
+                now,
                 frames,
-            },
+                nominal_us,
+            ),
             // Not expected from a running server; the nominal period from now will do.
             Err(_) => Cycle {
                 start_us: now,
-                end_us: now + frames as u64 * 1_000_000 / self.sample_rate.max(1),
+                end_us: now + nominal_us,
                 frames,
             },
         };

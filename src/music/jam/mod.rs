@@ -222,7 +222,8 @@ pub struct StatusSnapshot {
     pub last_lead_us: u64,
     /// Output events sent more than 1 ms after their time.
     pub late: u64,
-    /// Whether the scheduler thread got real-time priority.
+    /// Whether the output runs at real-time priority (the scheduler thread got it, or the
+    /// JACK server runs its clients in real time).
     pub realtime: bool,
 }
 
