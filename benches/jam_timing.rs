@@ -25,7 +25,7 @@
 //!     scripts/with-jack cargo bench --features jack --bench jam_timing [-- --model DIR]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use reprise::music::jam::JamOptions;
@@ -73,8 +73,10 @@ struct Receiver {
     port: jack::Port<jack::MidiIn>,
     link: ClockLink,
     ring: rtrb::Producer<Received>,
-    /// Per period: (callback time − period start, period length), process clock.
-    periods: rtrb::Producer<(i64, u64)>,
+    /// Per period: callback time − period start, period length (process clock), and whether
+    /// the cycle times were implausible.
+    periods: rtrb::Producer<(i64, u64, bool)>,
+    sample_rate: u64,
 }
 
 impl jack::ProcessHandler for Receiver {
@@ -86,15 +88,20 @@ impl jack::ProcessHandler for Receiver {
         let Ok(times) = scope.cycle_times() else {
             return jack::Control::Continue;
         };
-        let cycle = Cycle {
-            start_us: self.link.to_process(times.current_usecs),
-            end_us: self.link.to_process(times.next_usecs),
-            frames: scope.n_frames(),
-        };
+        // As the output does: the cycle times, unless they disagree with the process clock.
+        let frames = scope.n_frames();
+        let cycle = Cycle::checked(
+            self.link.to_process(times.current_usecs),
+            self.link.to_process(times.next_usecs),
+            now,
+            frames,
+            frames as u64 * 1_000_000 / self.sample_rate,
+        );
         let span = cycle.end_us - cycle.start_us;
+        let fell_back = cycle.start_us != self.link.to_process(times.current_usecs);
         let _ = self
             .periods
-            .push((now as i64 - cycle.start_us as i64, span));
+            .push((now as i64 - cycle.start_us as i64, span, fell_back));
         for event in self.port.iter(scope) {
             let mut message = [0; 3];
             let n = event.bytes.len().min(3);
@@ -152,11 +159,22 @@ enum Path {
     SchedulerThread,
 }
 
+/// Counts the server's xruns.
+struct Xruns(Arc<AtomicU64>);
+
+impl jack::NotificationHandler for Xruns {
+    fn xrun(&mut self, _: &jack::Client) -> jack::Control {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        jack::Control::Continue
+    }
+}
+
 /// The receiving client and what its callback reports.
 struct Sink {
-    _client: jack::AsyncClient<(), Receiver>,
+    _client: jack::AsyncClient<Xruns, Receiver>,
+    xruns: Arc<AtomicU64>,
     received: rtrb::Consumer<Received>,
-    periods: rtrb::Consumer<(i64, u64)>,
+    periods: rtrb::Consumer<(i64, u64, bool)>,
 }
 
 impl Sink {
@@ -171,21 +189,25 @@ impl Sink {
         let port = client
             .register_port("bench in", jack::MidiIn::default())
             .unwrap();
+        let sample_rate = client.sample_rate() as u64;
         let (ring, received) = rtrb::RingBuffer::new(EVENTS + 64);
         let (periods_in, periods) = rtrb::RingBuffer::new(1 << 16);
+        let xruns = Arc::new(AtomicU64::new(0));
         let client = client
             .activate_async(
-                (),
+                Xruns(xruns.clone()),
                 Receiver {
                     port,
                     link: ClockLink::default(),
                     ring,
                     periods: periods_in,
+                    sample_rate,
                 },
             )
             .unwrap();
         Sink {
             _client: client,
+            xruns,
             received,
             periods,
         }
@@ -195,6 +217,7 @@ impl Sink {
 fn output_jitter(path: Path, sink: &mut Sink) {
     while sink.received.pop().is_ok() {}
     while sink.periods.pop().is_ok() {}
+    let xruns_before = sink.xruns.load(Ordering::Relaxed);
     let (mut producer, consumer) = rtrb::RingBuffer::<Scheduled>::new(EVENTS + 16);
     let shared = Arc::new(SchedulerShared::default());
     let target = PortSpec::Named("bench-sink:bench in".into());
@@ -253,7 +276,7 @@ fn output_jitter(path: Path, sink: &mut Sink) {
     while let Ok(e) = sink.received.pop() {
         got.push(e);
     }
-    let periods: Vec<(i64, u64)> = std::iter::from_fn(|| sink.periods.pop().ok()).collect();
+    let periods: Vec<(i64, u64, bool)> = std::iter::from_fn(|| sink.periods.pop().ok()).collect();
     let mut frame = Vec::new();
     let mut callback = Vec::new();
     for (bytes, t) in &due {
@@ -263,11 +286,12 @@ fn output_jitter(path: Path, sink: &mut Sink) {
         }
     }
     println!(
-        "{} events due, {} sent, {} received, {} late (> 1 ms at send)",
+        "{} events due, {} sent, {} received, {} late (> 1 ms at send); {} JACK xruns",
         due.len(),
         shared.sent.load(Ordering::Relaxed),
         frame.len(),
-        shared.late.load(Ordering::Relaxed)
+        shared.late.load(Ordering::Relaxed),
+        sink.xruns.load(Ordering::Relaxed) - xruns_before
     );
     if let Some(log) = send_log {
         stats(
@@ -278,6 +302,11 @@ fn output_jitter(path: Path, sink: &mut Sink) {
                 .collect(),
         );
     }
+    println!(
+        "periods whose JACK cycle times disagreed with the clock: {} of {}",
+        periods.iter().filter(|p| p.2).count(),
+        periods.len()
+    );
     stats(
         "period length from JACK's cycle times",
         periods.iter().map(|p| p.1 as f64 / 1e3).collect(),
