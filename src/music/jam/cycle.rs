@@ -11,7 +11,7 @@
 //!
 //! This module holds the callback's body without JACK types, so that it can be tested with a
 //! recording [`FrameWriter`] (and under the allocation checker); the JACK client around it is
-//! [`jack_out`](super::jack_out) in the `jack` build.
+//! `jack_out`, in the `jack` build.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
