@@ -1,28 +1,39 @@
 //! Output timing of `reprise jam`, over real JACK MIDI (build with `--features jack`, run
 //! through `scripts/with-jack`; `scripts/bench-jam-timing` does both at two JACK periods).
 //!
-//! 1. Scheduler jitter: 2,000 events (note-ons and note-offs at uneven times over ~10 s) go
-//!    through the jam scheduler into a JACK output wired to a receiving JACK input in this
-//!    process. For each event it reports
-//!    - send error: when the scheduler handed it to the port minus when it was due;
-//!    - arrival: when the receiving callback ran minus when it was due (one process clock,
-//!      no alignment needed), and the arrival's deviation from its median (jitter);
-//!    - JACK time: the receiving port's JACK timestamp minus when it was due, after removing
-//!      the median difference (JACK's clock has another origin); its spread is the jitter.
+//! 1. Output jitter: 2,000 events (note-ons and note-offs at uneven times over ~7 s) go into
+//!    a JACK output wired to a receiving JACK client in this process, twice:
+//!    - through Reprise's JACK output (what `reprise jam` uses in the JACK build: its process
+//!      callback writes each event at the frame of its due time);
+//!    - through the scheduler thread and a midir JACK output (what the build without JACK
+//!      uses, over ALSA), for comparison.
+//!
+//!    The receiving client reads each event's frame in its period and turns it into a time
+//!    on the process clock from the period's JACK cycle times, as a DAW would. For each event
+//!    it reports
+//!    - frame time − due: when the receiver sees the event, against when it was due; and its
+//!      deviation from its median (the jitter; the median is a constant latency that
+//!      `--offset-ms` can remove);
+//!    - callback − due: when the receiving process callback ran (once per period, so this
+//!      is spread over a period whatever the sender does);
+//!    - for the scheduler thread, send time − due.
 //! 2. Response readiness: a jam session (without ports) hears one-bar calls at 200 BPM and
 //!    answers with 2, 4 and 8 bars; it reports the time from the end of each call to its
-//!    response being ready to play, against one bar at 200 BPM (1.2 s).
+//!    response being ready to play, against one bar at 200 BPM (1.2 s), and to the
+//!    response's first note.
 //!
 //!     scripts/with-jack cargo bench --features jack --bench jam_timing [-- --model DIR]
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use reprise::music::jam::JamOptions;
+use reprise::music::jam::cycle::{ClockLink, Cycle};
+use reprise::music::jam::jack_out::JackOutput;
 use reprise::music::jam::scheduler::{MidiSend, Scheduled, Scheduler, SchedulerShared};
-use reprise::music::jam::session::{JamStatus, Session};
-use reprise::music::live::{MidiEvent, MidiIn, MidiOut, PortSpec};
+use reprise::music::jam::session::{JamState, JamStatus, Session};
+use reprise::music::live::{MidiEvent, MidiOut, PortSpec};
 use reprise::music::model::MusicModel;
 use reprise::rt::time::now_us;
 
@@ -47,12 +58,71 @@ impl MidiSend for LoggedOut {
     }
 }
 
+/// One message as the receiving client saw it.
+#[derive(Clone, Copy, Default)]
+struct Received {
+    message: [u8; 3],
+    /// When its process callback ran (process clock).
+    callback_us: u64,
+    /// The time of its frame (process clock, from the period's cycle times).
+    frame_us: u64,
+}
+
+/// The receiving client's process callback: every message with its frame's time.
+struct Receiver {
+    port: jack::Port<jack::MidiIn>,
+    link: ClockLink,
+    ring: rtrb::Producer<Received>,
+    /// Per period: callback time − period start, period length (process clock), and whether
+    /// the cycle times were implausible.
+    periods: rtrb::Producer<(i64, u64, bool)>,
+    sample_rate: u64,
+}
+
+impl jack::ProcessHandler for Receiver {
+    fn process(&mut self, client: &jack::Client, scope: &jack::ProcessScope) -> jack::Control {
+        let before = client.time();
+        let now = now_us();
+        let after = client.time();
+        self.link.update(before, now, after);
+        let Ok(times) = scope.cycle_times() else {
+            return jack::Control::Continue;
+        };
+        // As the output does: the cycle times, unless they disagree with the process clock.
+        let frames = scope.n_frames();
+        let cycle = Cycle::checked(
+            self.link.to_process(times.current_usecs),
+            self.link.to_process(times.next_usecs),
+            now,
+            frames,
+            frames as u64 * 1_000_000 / self.sample_rate,
+        );
+        let span = cycle.end_us - cycle.start_us;
+        let fell_back = cycle.start_us != self.link.to_process(times.current_usecs);
+        let _ = self
+            .periods
+            .push((now as i64 - cycle.start_us as i64, span, fell_back));
+        for event in self.port.iter(scope) {
+            let mut message = [0; 3];
+            let n = event.bytes.len().min(3);
+            message[..n].copy_from_slice(&event.bytes[..n]);
+            let _ = self.ring.push(Received {
+                message,
+                callback_us: now,
+                frame_us: cycle.start_us + event.time as u64 * span / cycle.frames.max(1) as u64,
+            });
+        }
+        jack::Control::Continue
+    }
+}
+
 fn stats(label: &str, mut v: Vec<f64>) {
     v.sort_by(|a, b| a.total_cmp(b));
     let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
     println!(
-        "{label:<44} n={:<5} median {:>8.3} ms  p99 {:>8.3} ms  max {:>8.3} ms",
+        "{label:<44} n={:<5} min {:>8.3} ms  median {:>8.3} ms  p99 {:>8.3} ms  max {:>8.3} ms",
         v.len(),
+        v[0],
         q(0.5),
         q(0.99),
         v[v.len() - 1]
@@ -65,87 +135,193 @@ fn median(v: &[f64]) -> f64 {
     s[s.len() / 2]
 }
 
-fn scheduler_jitter() {
-    let mut input = MidiIn::open(&PortSpec::Virtual("bench in".into()), "bench-sink", 8192)
-        .expect("a JACK server (run through scripts/with-jack)");
-    let port = MidiOut::open(&PortSpec::Named("bench in".into()), "bench-src").unwrap();
-    let (mut producer, consumer) = rtrb::RingBuffer::<Scheduled>::new(EVENTS + 16);
-    let shared = Arc::new(SchedulerShared::default());
-    let sink = LoggedOut {
-        port,
-        log: Vec::with_capacity(EVENTS + 16),
-    };
-    let scheduler = Scheduler::new(consumer, sink, shared.clone(), 0);
-    let thread = std::thread::spawn(move || {
-        let rt = reprise::rt::priority::make_current_thread_realtime();
-        println!("scheduler thread at real-time priority: {rt}");
-        scheduler.run()
-    });
-    std::thread::sleep(Duration::from_millis(300));
-    // Uneven gaps of 2 to 8 ms; every message unique (key, velocity) to match them up.
-    let t0 = now_us() + 200_000;
+/// Uneven gaps of 2 to 8 ms from `t0`; every message unique (key, velocity) to match them up.
+fn plan(t0: u64) -> Vec<([u8; 3], u64)> {
     let mut due = Vec::with_capacity(EVENTS);
     let mut t = t0;
     for i in 0..EVENTS / 2 {
         let key = (i % 128) as u8;
         let vel = 1 + (i / 128) as u8;
-        producer
-            .push(Scheduled::new(t, 0, &[0x90, key, vel]).unwrap())
-            .unwrap();
         due.push(([0x90, key, vel], t));
         let off = t + 2_000 + (i as u64 * 977) % 3_000;
-        producer
-            .push(Scheduled::new(off, 0, &[0x80, key, vel]).unwrap())
-            .unwrap();
         due.push(([0x80, key, vel], off));
         t = off + 2_000 + (i as u64 * 1_361) % 3_000;
     }
-    let mut got: Vec<MidiEvent> = Vec::with_capacity(EVENTS + 16);
-    while now_us() < t + 300_000 {
-        while let Some(e) = input.try_recv() {
+    due
+}
+
+/// How the events leave.
+#[derive(Clone, Copy, PartialEq)]
+enum Path {
+    /// Reprise's JACK output client (`reprise jam` in the JACK build).
+    JackOutput,
+    /// The scheduler thread sending through a midir JACK output.
+    SchedulerThread,
+}
+
+/// Counts the server's xruns.
+struct Xruns(Arc<AtomicU64>);
+
+impl jack::NotificationHandler for Xruns {
+    fn xrun(&mut self, _: &jack::Client) -> jack::Control {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        jack::Control::Continue
+    }
+}
+
+/// The receiving client and what its callback reports.
+struct Sink {
+    _client: jack::AsyncClient<Xruns, Receiver>,
+    xruns: Arc<AtomicU64>,
+    received: rtrb::Consumer<Received>,
+    periods: rtrb::Consumer<(i64, u64, bool)>,
+}
+
+impl Sink {
+    fn open() -> Sink {
+        let (client, _) = jack::Client::new("bench-sink", jack::ClientOptions::NO_START_SERVER)
+            .expect("a JACK server (run through scripts/with-jack)");
+        println!(
+            "receiving client: JACK period {} frames at {} Hz",
+            client.buffer_size(),
+            client.sample_rate()
+        );
+        let port = client
+            .register_port("bench in", jack::MidiIn::default())
+            .unwrap();
+        let sample_rate = client.sample_rate() as u64;
+        let (ring, received) = rtrb::RingBuffer::new(EVENTS + 64);
+        let (periods_in, periods) = rtrb::RingBuffer::new(1 << 16);
+        let xruns = Arc::new(AtomicU64::new(0));
+        let client = client
+            .activate_async(
+                Xruns(xruns.clone()),
+                Receiver {
+                    port,
+                    link: ClockLink::default(),
+                    ring,
+                    periods: periods_in,
+                    sample_rate,
+                },
+            )
+            .unwrap();
+        Sink {
+            _client: client,
+            xruns,
+            received,
+            periods,
+        }
+    }
+}
+
+fn output_jitter(path: Path, sink: &mut Sink) {
+    while sink.received.pop().is_ok() {}
+    while sink.periods.pop().is_ok() {}
+    let xruns_before = sink.xruns.load(Ordering::Relaxed);
+    let (mut producer, consumer) = rtrb::RingBuffer::<Scheduled>::new(EVENTS + 16);
+    let shared = Arc::new(SchedulerShared::default());
+    let target = PortSpec::Named("bench-sink:bench in".into());
+    let mut jack_output = None;
+    let mut thread = None;
+    match path {
+        Path::JackOutput => {
+            let gone = Arc::new(AtomicBool::new(false));
+            let output =
+                JackOutput::open(&target, "bench-src", consumer, shared.clone(), 0, gone).unwrap();
+            println!(
+                "output: Reprise's JACK output, server in real time: {}",
+                output.is_realtime()
+            );
+            jack_output = Some(output);
+        }
+        Path::SchedulerThread => {
+            let port = MidiOut::open(&target, "bench-src").unwrap();
+            let logged = LoggedOut {
+                port,
+                log: Vec::with_capacity(EVENTS + 16),
+            };
+            let scheduler = Scheduler::new(consumer, logged, shared.clone(), 0);
+            thread = Some(std::thread::spawn(move || {
+                let rt = reprise::rt::priority::make_current_thread_realtime();
+                println!("output: scheduler thread at real-time priority: {rt}");
+                scheduler.run()
+            }));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let due = plan(now_us() + 200_000);
+    for (bytes, t) in &due {
+        producer
+            .push(Scheduled::new(*t, 0, bytes).unwrap())
+            .unwrap();
+    }
+    let end = due.last().unwrap().1;
+    let mut got: Vec<Received> = Vec::with_capacity(EVENTS + 64);
+    while now_us() < end + 300_000 {
+        while let Ok(e) = sink.received.pop() {
             got.push(e);
         }
         std::thread::sleep(Duration::from_millis(1));
     }
     shared.stop.store(true, Ordering::Release);
-    let sink = thread.join().unwrap();
-    while let Some(e) = input.try_recv() {
+    let send_log = match (jack_output, thread) {
+        (Some(output), _) => {
+            output.close();
+            None
+        }
+        (_, Some(thread)) => Some(thread.join().unwrap().log),
+        _ => unreachable!(),
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    while let Ok(e) = sink.received.pop() {
         got.push(e);
     }
-    let send_err: Vec<f64> = sink
-        .log
-        .iter()
-        .take(EVENTS)
-        .map(|(d, s)| (*s as f64 - *d as f64) / 1e3)
-        .collect();
-    let mut arrival = Vec::new();
-    let mut jack = Vec::new();
+    let periods: Vec<(i64, u64, bool)> = std::iter::from_fn(|| sink.periods.pop().ok()).collect();
+    let mut frame = Vec::new();
+    let mut callback = Vec::new();
     for (bytes, t) in &due {
-        if let Some(e) = got.iter().find(|e| e.bytes() == bytes) {
-            arrival.push((e.received_us as f64 - *t as f64) / 1e3);
-            jack.push((e.timestamp_us as f64 - *t as f64) / 1e3);
+        if let Some(e) = got.iter().find(|e| e.message == *bytes) {
+            frame.push((e.frame_us as f64 - *t as f64) / 1e3);
+            callback.push((e.callback_us as f64 - *t as f64) / 1e3);
         }
     }
     println!(
-        "scheduler: {} events due, {} sent, {} received, {} late (> 1 ms at send)",
+        "{} events due, {} sent, {} received, {} late (> 1 ms at send); {} JACK xruns",
         due.len(),
         shared.sent.load(Ordering::Relaxed),
-        arrival.len(),
-        shared.late.load(Ordering::Relaxed)
+        frame.len(),
+        shared.late.load(Ordering::Relaxed),
+        sink.xruns.load(Ordering::Relaxed) - xruns_before
     );
-    stats("send time - due time", send_err);
-    let m = median(&arrival);
-    stats("arrival (receiving callback) - due", arrival.clone());
+    if let Some(log) = send_log {
+        stats(
+            "send time - due time",
+            log.iter()
+                .take(EVENTS)
+                .map(|(d, s)| (*s as f64 - *d as f64) / 1e3)
+                .collect(),
+        );
+    }
+    println!(
+        "periods whose JACK cycle times disagreed with the clock: {} of {}",
+        periods.iter().filter(|p| p.2).count(),
+        periods.len()
+    );
     stats(
-        "|arrival - due - median|  (jitter)",
-        arrival.iter().map(|a| (a - m).abs()).collect(),
+        "period length from JACK's cycle times",
+        periods.iter().map(|p| p.1 as f64 / 1e3).collect(),
     );
-    let mj = median(&jack);
     stats(
-        "|JACK timestamp - due - median|  (jitter)",
-        jack.iter().map(|a| (a - mj).abs()).collect(),
+        "receiving callback - period start",
+        periods.iter().map(|p| p.0 as f64 / 1e3).collect(),
     );
-    input.close();
+    stats("callback - due (receiving callback)", callback);
+    stats("frame time - due (receiver's view)", frame.clone());
+    let m = median(&frame);
+    stats(
+        "|frame time - due - median|  (jitter)",
+        frame.iter().map(|a| (a - m).abs()).collect(),
+    );
 }
 
 fn response_readiness(model_dir: Option<String>) {
@@ -176,9 +352,11 @@ fn response_readiness(model_dir: Option<String>) {
         let quarter = 300_000u64;
         let bar = 4 * quarter;
         let mut ready = Vec::new();
+        let mut first_note = Vec::new();
+        let mut next_call = origin;
         for call in 0..10u64 {
             // A call of eight eighth notes in one bar, a response later.
-            let start = origin + call * (bars as u64 + 4) * bar;
+            let start = next_call;
             for i in 0..8u64 {
                 let key = 60 + ((i * 5 + call) % 12) as u8;
                 let mut on = MidiEvent::new(0, &[0x90, key, 100]).unwrap();
@@ -192,17 +370,39 @@ fn response_readiness(model_dir: Option<String>) {
             let mut now = start;
             while status.responses.load(Ordering::Relaxed) == before {
                 now += 1_000;
+                assert!(now < start + 64 * bar, "call {call} got no response");
                 session.poll(now).unwrap();
                 while consumer.pop().is_ok() {}
             }
             ready.push(status.last_ready_us.load(Ordering::Relaxed) as f64 / 1e3);
-            // Let the response play out (in simulated time) before the next call.
-            for k in 0..=(bars as u64 + 3) * 100 {
+            // Let the response play out (in simulated time) before the next call; `now` is
+            // when the call's end was detected. The response starts later when generating
+            // it took long (a loaded machine): play on until it is over.
+            let mut first = None;
+            let mut k = 0;
+            while k <= (bars as u64 + 3) * 100 || status.state() == JamState::Answering {
                 session.poll(now + k * bar / 100).unwrap();
-                while consumer.pop().is_ok() {}
+                while let Ok(e) = consumer.pop() {
+                    if first.is_none()
+                        && matches!(e.bytes(), [s, _, v] if s & 0xF0 == 0x90 && *v > 0)
+                    {
+                        first = Some(e.time_us);
+                    }
+                }
+                k += 1;
+            }
+            // The next call starts on the bar line after that.
+            let over = now + k * bar / 100 - origin;
+            next_call = origin + (over / bar + 1) * bar;
+            if let Some(t) = first {
+                first_note.push((t as f64 - now as f64) / 1e3);
             }
         }
         stats(&format!("call end -> {bars}-bar response ready"), ready);
+        stats(
+            &format!("call end -> {bars}-bar response's first note"),
+            first_note,
+        );
     }
 }
 
@@ -220,6 +420,11 @@ fn main() {
             .unwrap_or_default()
             .trim()
     );
-    scheduler_jitter();
+    let mut sink = Sink::open();
+    println!("== Reprise's JACK output (reprise jam, JACK build)");
+    output_jitter(Path::JackOutput, &mut sink);
+    println!("== scheduler thread + midir JACK output (for comparison)");
+    output_jitter(Path::SchedulerThread, &mut sink);
+    drop(sink);
     response_readiness(model);
 }

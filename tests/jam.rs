@@ -139,7 +139,8 @@ fn note_ons(events: &[MidiEvent]) -> Vec<(u64, u8)> {
 }
 
 /// Grid tolerance: 5 ms beyond what JACK's periods add (the clock arrives up to one period
-/// late, and the answer leaves at the start of the next period).
+/// late, and the DAW's callback runs once a period, so it receives each answer up to a
+/// period before the frame it was written at).
 fn tolerance_us() -> f64 {
     5_000.0 + 2.0 * daw::jack_period_us()
 }

@@ -329,6 +329,109 @@ fn jam_scheduler_loop_does_not_allocate() {
     assert_eq!(sent.last().unwrap().0, [0xB0, 123, 0]);
 }
 
+/// A period's MIDI buffer: messages with their frames, in a buffer allocated up front.
+struct FrameBuffer {
+    written: Vec<(u32, [u8; 3])>,
+}
+
+impl reprise::music::jam::cycle::FrameWriter for FrameBuffer {
+    fn write(&mut self, frame: u32, message: &[u8]) -> bool {
+        if self.written.len() == self.written.capacity() {
+            return false;
+        }
+        let mut bytes = [0; 3];
+        bytes[..message.len()].copy_from_slice(message);
+        self.written.push((frame, bytes));
+        true
+    }
+}
+
+#[test]
+fn jack_output_process_callback_does_not_allocate() {
+    use reprise::music::jam::cycle::{ClockLink, Cycle, CycleOutput, process_cycle};
+    use reprise::music::jam::scheduler::{Scheduled, SchedulerShared};
+    use reprise::rt::time::now_us;
+    use std::sync::atomic::Ordering;
+
+    let (mut producer, consumer) = rtrb::RingBuffer::<Scheduled>::new(1024);
+    let shared = Arc::new(SchedulerShared::default());
+    let mut output = CycleOutput::new(consumer, shared.clone(), 0);
+    let mut buffer = FrameBuffer {
+        written: Vec::with_capacity(4096),
+    };
+    // 300 notes 150 µs apart from 10 ms ahead, some late ones first; periods of 256 frames
+    // at 48 kHz on a server clock 7 s ahead of the process clock.
+    let t0 = now_us() + 10_000;
+    for i in 0..5u64 {
+        producer
+            .push(Scheduled::new(t0 - 9_000 + i, 0, &[0x90, 30 + i as u8, 90]).unwrap())
+            .unwrap();
+    }
+    for i in 0..300u64 {
+        let key = 40 + (i % 40) as u8;
+        producer
+            .push(Scheduled::new(t0 + i * 150, 0, &[0x90, key, 100]).unwrap())
+            .unwrap();
+        producer
+            .push(Scheduled::new(t0 + i * 150 + 70, 0, &[0x80, key, 0]).unwrap())
+            .unwrap();
+    }
+    let server = 7_000_000u64;
+    let period = 5_333u64;
+    let mut link = ClockLink::default();
+    let mut start = t0 - 5_000;
+    let cycle = |link: &mut ClockLink, start: &mut u64| {
+        // The callback's clock reads and cycle times, as the JACK client makes them.
+        link.update(server + *start, *start, server + *start + 1);
+        let c = Cycle {
+            start_us: link.to_process(server + *start),
+            end_us: link.to_process(server + *start + period),
+            frames: 256,
+        };
+        *start += period;
+        c
+    };
+    let count = allocations_in(|| {
+        for _ in 0..12 {
+            let c = cycle(&mut link, &mut start);
+            process_cycle(&mut output, &c, &mut buffer);
+        }
+        // Three notes left sounding, then a cancel, a muted note and the stop.
+        let now = start;
+        for key in [60u8, 64, 67] {
+            producer
+                .push(Scheduled::new(now + 100, 0, &[0x90, key, 90]).unwrap())
+                .unwrap();
+        }
+        let c = cycle(&mut link, &mut start);
+        process_cycle(&mut output, &c, &mut buffer);
+        let generation = shared.cancel();
+        shared.mute.store(true, Ordering::Release);
+        producer
+            .push(Scheduled::new(start + 100, generation, &[0x90, 70, 90]).unwrap())
+            .unwrap();
+        for _ in 0..2 {
+            let c = cycle(&mut link, &mut start);
+            process_cycle(&mut output, &c, &mut buffer);
+        }
+        shared.stop.store(true, Ordering::Release);
+        for _ in 0..3 {
+            let c = cycle(&mut link, &mut start);
+            process_cycle(&mut output, &c, &mut buffer);
+        }
+    });
+    assert_eq!(count, 0, "the JACK output callback allocated {count} times");
+    let written = &buffer.written;
+    // 5 late note-ons, 600 note messages, 3 more note-ons, at the cancel the note-offs of
+    // those 8 and All Notes Off, nothing for the muted note, and All Notes Off at the stop.
+    assert_eq!(written.len(), 5 + 600 + 3 + 8 + 1 + 1);
+    assert!(written[..5].iter().all(|(frame, _)| *frame == 0));
+    assert_eq!(written.last().unwrap().1, [0xB0, 123, 0]);
+    assert!(output.is_finished());
+    assert_eq!(shared.muted.load(Ordering::Relaxed), 1);
+    assert_eq!(shared.periods_stopped.load(Ordering::Relaxed), 3);
+}
+
 #[path = "common/speech.rs"]
 mod speech;
 

@@ -139,7 +139,7 @@ pub fn jam_command(args: JamArgs) -> anyhow::Result<()> {
 fn summary(s: &StatusSnapshot) {
     eprintln!(
         "reprise jam: {} notes in, {} notes out, {} responses; call end to response ready: \
-         last {:.1} ms, max {:.1} ms; {} late, {} dropped; scheduler {}",
+         last {:.1} ms, max {:.1} ms; {} late, {} dropped; output {}",
         s.notes_in,
         s.notes_out,
         s.responses,
@@ -150,7 +150,7 @@ fn summary(s: &StatusSnapshot) {
         if s.realtime {
             "at real-time priority"
         } else {
-            "at normal priority (no permission for real-time)"
+            "at normal priority (no permission for real-time, or JACK not in real-time mode)"
         },
     );
 }

@@ -4,16 +4,23 @@
 //! ```text
 //! midir input callback ─ring (MidiEvent, stamped on the process clock)─▶ jam thread
 //!   (clock follower, call recorder, call-end detection, generation, playback ahead of time)
-//!   ─ring (Scheduled, in time order)─▶ scheduler thread (sleep, spin, send) ─▶ midir output
+//!   ─ring (Scheduled, in time order)─▶ output:
+//!     JACK build:  the output client's process callback (each event at its frame)
+//!     otherwise:   scheduler thread (sleep, spin, send) ─▶ midir output
 //! ```
 //! - [`clock`]: tempo and bar position from MIDI clock, or a fixed tempo;
 //! - [`session`]: the call, its end, the response and the player;
-//! - [`scheduler`]: sending each event at its time and stopping every note it started.
+//! - [`scheduler`]: sending each event at its time and stopping every note it started;
+//! - [`cycle`] and `jack_out` (JACK build): the output written one JACK period at a time,
+//!   each event at the frame of its due time.
 //!
-//! The input callback and the scheduler loop do not allocate or lock. The jam thread
-//! allocates only when a call ends (to generate the response).
+//! The input callback, the scheduler loop and the output's process callback do not allocate
+//! or lock. The jam thread allocates only when a call ends (to generate the response).
 
 pub mod clock;
+pub mod cycle;
+#[cfg(feature = "jack")]
+pub mod jack_out;
 pub mod scheduler;
 pub mod session;
 
@@ -23,12 +30,12 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::music::continuation::ScaleChoice;
-use crate::music::live::{MidiError, MidiIn, MidiOut, PortSpec};
+use crate::music::live::{MidiError, MidiIn, PortSpec};
 use crate::music::model::{MusicError, MusicModel};
 use crate::music::sample::Sampling;
 use crate::rt::time::now_us;
 
-use scheduler::{MidiSend, Scheduler, SchedulerShared};
+use scheduler::{Scheduled, SchedulerShared};
 use session::{JamStatus, Session};
 
 /// Why jamming could not start or had to stop.
@@ -215,7 +222,8 @@ pub struct StatusSnapshot {
     pub last_lead_us: u64,
     /// Output events sent more than 1 ms after their time.
     pub late: u64,
-    /// Whether the scheduler thread got real-time priority.
+    /// Whether the output runs at real-time priority (the scheduler thread got it, or the
+    /// JACK server runs its clients in real time).
     pub realtime: bool,
 }
 
@@ -235,68 +243,76 @@ impl std::fmt::Display for StatusSnapshot {
     }
 }
 
-/// Output through midir that goes quiet once the MIDI system is gone (a JACK output would
-/// otherwise fill its buffer with messages nobody reads).
+/// Output through midir that goes quiet once the MIDI system is gone.
+#[cfg(not(feature = "jack"))]
 struct PortSink {
-    port: MidiOut,
+    port: crate::music::live::MidiOut,
     gone: Arc<AtomicBool>,
 }
 
-impl MidiSend for PortSink {
+#[cfg(not(feature = "jack"))]
+impl scheduler::MidiSend for PortSink {
     fn send(&mut self, message: &[u8], due_us: u64) -> bool {
-        !self.gone.load(Ordering::Acquire) && MidiSend::send(&mut self.port, message, due_us)
+        !self.gone.load(Ordering::Acquire)
+            && scheduler::MidiSend::send(&mut self.port, message, due_us)
     }
 }
 
-/// A running jam.
-pub struct Jam {
-    stop: Arc<AtomicBool>,
-    jam: Option<JoinHandle<Result<(), JamError>>>,
-    scheduler: Option<JoinHandle<()>>,
-    shared: Arc<SchedulerShared>,
-    status: Arc<JamStatus>,
-    realtime: Arc<AtomicBool>,
-    input_name: String,
-    output_name: String,
+/// Where the scheduled events go.
+enum Output {
+    /// The scheduler thread, sending through midir.
+    #[cfg(not(feature = "jack"))]
+    Thread(JoinHandle<()>),
+    /// A JACK client writing each event at its frame.
     #[cfg(feature = "jack")]
-    _watch: Option<watch::ServerWatch>,
+    Jack(jack_out::JackOutput),
 }
 
-/// Capacity of the input ring (messages) and of the scheduler ring (events).
-const INPUT_RING: usize = 4096;
-const OUTPUT_RING: usize = 4096;
-
-impl Jam {
-    /// Opens the ports and starts the jam and scheduler threads.
-    pub fn start(model: MusicModel, opts: JamOptions) -> Result<Jam, JamError> {
-        opts.validate()?;
-        crate::rt::time::init();
-        let gone = Arc::new(AtomicBool::new(false));
-        #[cfg(feature = "jack")]
-        let watch = watch::ServerWatch::start(gone.clone());
-        let input = MidiIn::open(&opts.input, "reprise", INPUT_RING)?;
+impl Output {
+    /// Opens the output port and starts playing the ring. Returns the output, the port's
+    /// name and whether the output runs at real-time priority.
+    #[cfg(feature = "jack")]
+    fn open(
+        spec: &PortSpec,
+        consumer: rtrb::Consumer<Scheduled>,
+        shared: &Arc<SchedulerShared>,
+        channel: u8,
+        gone: &Arc<AtomicBool>,
+    ) -> Result<(Output, String, Arc<AtomicBool>), JamError> {
         // A client name of its own: JACK would rename a second "reprise" to "reprise-01".
-        let output = MidiOut::open(&opts.output, "reprise-out")?;
-        let (input_name, output_name) = (input.name().to_owned(), output.name().to_owned());
-        let (producer, consumer) = rtrb::RingBuffer::new(OUTPUT_RING);
-        let shared = Arc::new(SchedulerShared::default());
-        let status = Arc::new(JamStatus::default());
-        let stop = Arc::new(AtomicBool::new(false));
-        let spawn_failed = |e: std::io::Error| JamError::Thread {
-            detail: e.to_string(),
-        };
-        let scheduler = Scheduler::new(
+        let output = jack_out::JackOutput::open(
+            spec,
+            "reprise-out",
             consumer,
-            PortSink {
-                port: output,
-                gone: gone.clone(),
-            },
             shared.clone(),
-            opts.channel,
-        );
+            channel,
+            gone.clone(),
+        )?;
+        let name = output.name().to_owned();
+        let realtime = Arc::new(AtomicBool::new(output.is_realtime()));
+        Ok((Output::Jack(output), name, realtime))
+    }
+
+    /// Opens the output port and starts playing the ring. Returns the output, the port's
+    /// name and whether the output runs at real-time priority.
+    #[cfg(not(feature = "jack"))]
+    fn open(
+        spec: &PortSpec,
+        consumer: rtrb::Consumer<Scheduled>,
+        shared: &Arc<SchedulerShared>,
+        channel: u8,
+        gone: &Arc<AtomicBool>,
+    ) -> Result<(Output, String, Arc<AtomicBool>), JamError> {
+        let port = crate::music::live::MidiOut::open(spec, "reprise-out")?;
+        let name = port.name().to_owned();
+        let sink = PortSink {
+            port,
+            gone: gone.clone(),
+        };
+        let scheduler = scheduler::Scheduler::new(consumer, sink, shared.clone(), channel);
         let realtime = Arc::new(AtomicBool::new(false));
         let scheduler_realtime = realtime.clone();
-        let scheduler = std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("reprise-scheduler".into())
             .spawn(move || {
                 scheduler_realtime.store(
@@ -306,6 +322,62 @@ impl Jam {
                 scheduler.run().port.close()
             })
             .map_err(spawn_failed)?;
+        Ok((Output::Thread(thread), name, realtime))
+    }
+
+    /// Stops every sounding note (note-offs and All Notes Off) and closes the port. False if
+    /// the output's thread panicked.
+    fn close(self, shared: &SchedulerShared) -> bool {
+        shared.stop.store(true, Ordering::Release);
+        match self {
+            #[cfg(not(feature = "jack"))]
+            Output::Thread(thread) => thread.join().is_ok(),
+            #[cfg(feature = "jack")]
+            Output::Jack(output) => {
+                output.close();
+                true
+            }
+        }
+    }
+}
+
+fn spawn_failed(e: std::io::Error) -> JamError {
+    JamError::Thread {
+        detail: e.to_string(),
+    }
+}
+
+/// A running jam.
+pub struct Jam {
+    stop: Arc<AtomicBool>,
+    jam: Option<JoinHandle<Result<(), JamError>>>,
+    output: Option<Output>,
+    shared: Arc<SchedulerShared>,
+    status: Arc<JamStatus>,
+    realtime: Arc<AtomicBool>,
+    input_name: String,
+    output_name: String,
+}
+
+/// Capacity of the input ring (messages) and of the scheduler ring (events).
+const INPUT_RING: usize = 4096;
+const OUTPUT_RING: usize = 4096;
+
+impl Jam {
+    /// Opens the ports and starts the jam thread and the output.
+    pub fn start(model: MusicModel, opts: JamOptions) -> Result<Jam, JamError> {
+        opts.validate()?;
+        crate::rt::time::init();
+        // Raised when the JACK server shuts down (never under ALSA).
+        let gone = Arc::new(AtomicBool::new(false));
+        let input = MidiIn::open(&opts.input, "reprise", INPUT_RING)?;
+        let input_name = input.name().to_owned();
+        let (producer, consumer) = rtrb::RingBuffer::new(OUTPUT_RING);
+        let shared = Arc::new(SchedulerShared::default());
+        let status = Arc::new(JamStatus::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (output, output_name, realtime) =
+            Output::open(&opts.output, consumer, &shared, opts.channel, &gone)?;
         let session = Session::new(
             model,
             opts,
@@ -324,14 +396,12 @@ impl Jam {
         Ok(Jam {
             stop,
             jam: Some(jam),
-            scheduler: Some(scheduler),
+            output: Some(output),
             shared,
             status,
             realtime,
             input_name,
             output_name,
-            #[cfg(feature = "jack")]
-            _watch: watch,
         })
     }
 
@@ -372,8 +442,9 @@ impl Jam {
         }
     }
 
-    /// Stops both threads; every sounding note gets its note-off and All Notes Off is sent
-    /// (unless the MIDI system is gone). Returns the final figures, or why the jam stopped.
+    /// Stops the jam thread and the output; every sounding note gets its note-off and All
+    /// Notes Off is sent (unless the MIDI system is gone). Returns the final figures, or why
+    /// the jam stopped.
     pub fn stop(mut self) -> Result<StatusSnapshot, JamError> {
         self.stop.store(true, Ordering::Release);
         let result = match self.jam.take().map(JoinHandle::join) {
@@ -383,9 +454,8 @@ impl Jam {
             }),
             None => Ok(()),
         };
-        self.shared.stop.store(true, Ordering::Release);
-        if let Some(s) = self.scheduler.take()
-            && s.join().is_err()
+        if let Some(output) = self.output.take()
+            && !output.close(&self.shared)
         {
             return Err(JamError::Thread {
                 detail: "the scheduler thread panicked".into(),
@@ -401,9 +471,8 @@ impl Drop for Jam {
         if let Some(j) = self.jam.take() {
             let _ = j.join();
         }
-        self.shared.stop.store(true, Ordering::Release);
-        if let Some(s) = self.scheduler.take() {
-            let _ = s.join();
+        if let Some(output) = self.output.take() {
+            output.close(&self.shared);
         }
     }
 }
@@ -437,35 +506,4 @@ fn jam_loop(
     shared.cancel();
     input.close();
     result
-}
-
-#[cfg(feature = "jack")]
-mod watch {
-    //! Notices a JACK server that shuts down (midir does not report it).
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    struct OnShutdown(Arc<AtomicBool>);
-
-    impl jack::NotificationHandler for OnShutdown {
-        unsafe fn shutdown(&mut self, _status: jack::ClientStatus, _reason: &str) {
-            // Async-signal-safe: one atomic store.
-            self.0.store(true, Ordering::Release);
-        }
-    }
-
-    /// A JACK client that only listens for the server's shutdown.
-    pub struct ServerWatch(#[allow(dead_code)] jack::AsyncClient<OnShutdown, ()>);
-
-    impl ServerWatch {
-        /// `None` when no JACK server answers (opening the ports will then fail clearly).
-        pub fn start(gone: Arc<AtomicBool>) -> Option<ServerWatch> {
-            let (client, _) =
-                jack::Client::new("reprise-watch", jack::ClientOptions::NO_START_SERVER).ok()?;
-            client
-                .activate_async(OnShutdown(gone), ())
-                .ok()
-                .map(ServerWatch)
-        }
-    }
 }

@@ -1,12 +1,17 @@
 //! The output scheduler: sends each event at its time.
 //!
 //! The jam thread pushes [`Scheduled`] events, in time order, into a wait-free SPSC ring.
-//! The scheduler thread sleeps until shortly before the next event is due, spins the rest of
-//! the way and sends it. It keeps the count of every note it started, so that whatever
-//! happens (a cancelled response, mute, panic, exit) it can stop exactly those notes. Control
-//! from other threads arrives through atomics in [`SchedulerShared`]: it never waits for the
-//! ring. The loop does not allocate, lock or log; it is tested under an allocation checker
-//! with a recording [`MidiSend`].
+//! A [`Dispatcher`] takes them out: it keeps the count of every note it started, so that
+//! whatever happens (a cancelled response, mute, panic, exit) it can stop exactly those
+//! notes. Control from other threads arrives through atomics in [`SchedulerShared`]: it
+//! never waits for the ring. Two outputs drive it:
+//! - the scheduler thread ([`Scheduler`], for midir ports) sleeps until shortly before the
+//!   next event is due, spins the rest of the way and sends it;
+//! - a JACK output's process callback ([`super::cycle`]) takes each period the events due
+//!   before the period ends and writes them at their frames.
+//!
+//! Neither loop allocates, locks or logs; both are tested under an allocation checker with a
+//! recording sink.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -76,6 +81,9 @@ pub struct SchedulerShared {
     pub send_errors: AtomicU64,
     /// Events sent more than a millisecond after their time.
     pub late: AtomicU64,
+    /// Periods processed since a period-driven output stopped every note after `stop`
+    /// (see [`super::cycle`]); the output can close once its last messages went out.
+    pub periods_stopped: AtomicU64,
 }
 
 impl SchedulerShared {
@@ -92,10 +100,13 @@ pub const SPIN_US: u64 = 400;
 /// Longest sleep, so that controls are seen promptly.
 const MAX_SLEEP_US: u64 = 2_000;
 
-/// The scheduler loop's state.
-pub struct Scheduler<S: MidiSend> {
+/// What an output keeps between events: the ring, the controls it has applied and the notes
+/// it started. The scheduler thread drives it by the clock ([`Scheduler`]); an output driven
+/// by an audio server's period drives it one period at a time ([`Dispatcher::deliver_until`]).
+/// Every message goes to the [`MidiSend`] passed to the call, so one dispatcher can write into
+/// a different buffer each period.
+pub struct Dispatcher {
     consumer: rtrb::Consumer<Scheduled>,
-    sink: S,
     shared: Arc<SchedulerShared>,
     channel: u8,
     /// Note-ons sent and not yet stopped, per key.
@@ -104,19 +115,30 @@ pub struct Scheduler<S: MidiSend> {
     muted: bool,
 }
 
-impl<S: MidiSend> Scheduler<S> {
-    /// A scheduler sending on `channel` (0..16; used for the All Notes Off it adds).
+/// The next event in the ring, as the dispatcher sees it.
+enum Next {
+    /// Nothing queued.
+    Empty,
+    /// The event at the front belonged to a cancelled generation and was dropped.
+    Dropped,
+    /// The event at the front belongs to a generation begun since the controls were
+    /// applied: apply the cancel first.
+    Pending,
+    /// An event of the current generation (still in the ring).
+    Event(Scheduled),
+}
+
+impl Dispatcher {
+    /// A dispatcher sending on `channel` (0..16; used for the All Notes Off it adds).
     pub fn new(
         consumer: rtrb::Consumer<Scheduled>,
-        sink: S,
         shared: Arc<SchedulerShared>,
         channel: u8,
-    ) -> Scheduler<S> {
+    ) -> Dispatcher {
         crate::rt::time::init();
         let generation = shared.generation.load(Ordering::Acquire);
-        Scheduler {
+        Dispatcher {
             consumer,
-            sink,
             shared,
             channel: channel & 15,
             sounding: [0; 128],
@@ -125,57 +147,71 @@ impl<S: MidiSend> Scheduler<S> {
         }
     }
 
-    /// Runs until [`SchedulerShared::stop`] is set, then stops every sounding note and
-    /// returns the sink.
-    pub fn run(mut self) -> S {
-        while !self.shared.stop.load(Ordering::Acquire) {
-            self.step();
-        }
-        self.release(true);
-        self.sink
+    /// The controls and counters it shares with the other threads.
+    pub fn shared(&self) -> &SchedulerShared {
+        &self.shared
     }
 
-    /// One pass: applies controls, then sends the next event if it is due (spinning for the
-    /// last [`SPIN_US`]) or sleeps a little. Never blocks for longer than 2 ms.
-    pub fn step(&mut self) {
+    /// Applies a cancel (new generation) and mute.
+    fn apply_controls(&mut self, sink: &mut impl MidiSend) {
         let generation = self.shared.generation.load(Ordering::Acquire);
         if generation != self.generation {
             self.generation = generation;
-            self.release(true);
+            self.release(true, sink);
         }
         let muted = self.shared.mute.load(Ordering::Acquire);
         if muted && !self.muted {
-            self.release(false);
+            self.release(false, sink);
         }
         self.muted = muted;
-        let Ok(next) = self.consumer.peek().copied() else {
-            std::thread::sleep(Duration::from_micros(500));
-            return;
-        };
-        if next.generation != self.generation {
-            // Pushed after a cancel that happened since the load above: apply the cancel on
-            // the next pass and keep the event.
-            if next.generation == self.shared.generation.load(Ordering::Acquire) {
-                return;
-            }
-            let _ = self.consumer.pop();
-            self.shared.cancelled.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        let now = now_us();
-        if next.time_us > now + SPIN_US {
-            let wait = (next.time_us - now - SPIN_US).min(MAX_SLEEP_US);
-            std::thread::sleep(Duration::from_micros(wait));
-            return;
-        }
-        while now_us() < next.time_us {
-            std::hint::spin_loop();
-        }
-        let _ = self.consumer.pop();
-        self.deliver(&next);
     }
 
-    fn deliver(&mut self, event: &Scheduled) {
+    /// The front of the ring, dropping one event of a cancelled generation.
+    fn next(&mut self) -> Next {
+        let Ok(next) = self.consumer.peek().copied() else {
+            return Next::Empty;
+        };
+        if next.generation == self.generation {
+            return Next::Event(next);
+        }
+        // Pushed after a cancel that happened since the controls were applied: apply the
+        // cancel first and keep the event.
+        if next.generation == self.shared.generation.load(Ordering::Acquire) {
+            return Next::Pending;
+        }
+        let _ = self.consumer.pop();
+        self.shared.cancelled.fetch_add(1, Ordering::Relaxed);
+        Next::Dropped
+    }
+
+    /// Applies the controls, then sends every event due before `until_us` (on the process
+    /// clock), in order, and returns. Does not sleep, spin, allocate or lock: this is the
+    /// body of a period-driven output, called once per period with `until_us` the end of the
+    /// period, and `sink` placing each message at its due time inside the period.
+    pub fn deliver_until(&mut self, until_us: u64, sink: &mut impl MidiSend) {
+        self.apply_controls(sink);
+        // Bounded: each pass pops an event, except for a cancel applied at most once more
+        // (a further one waits for the next period).
+        let mut reapplied = false;
+        loop {
+            match self.next() {
+                Next::Empty => return,
+                Next::Dropped => {}
+                Next::Pending if reapplied => return,
+                Next::Pending => {
+                    self.apply_controls(sink);
+                    reapplied = true;
+                }
+                Next::Event(event) if event.time_us >= until_us => return,
+                Next::Event(event) => {
+                    let _ = self.consumer.pop();
+                    self.deliver(&event, sink);
+                }
+            }
+        }
+    }
+
+    fn deliver(&mut self, event: &Scheduled, sink: &mut impl MidiSend) {
         let bytes = event.bytes();
         match classify(bytes) {
             Note::On(key) => {
@@ -198,11 +234,11 @@ impl<S: MidiSend> Scheduler<S> {
         if now_us() > event.time_us + 1_000 {
             self.shared.late.fetch_add(1, Ordering::Relaxed);
         }
-        self.send(bytes, event.time_us);
+        self.send(bytes, event.time_us, sink);
     }
 
-    fn send(&mut self, bytes: &[u8], due_us: u64) {
-        if self.sink.send(bytes, due_us) {
+    fn send(&mut self, bytes: &[u8], due_us: u64, sink: &mut impl MidiSend) {
+        if sink.send(bytes, due_us) {
             self.shared.sent.fetch_add(1, Ordering::Relaxed);
         } else {
             self.shared.send_errors.fetch_add(1, Ordering::Relaxed);
@@ -210,21 +246,89 @@ impl<S: MidiSend> Scheduler<S> {
     }
 
     /// Sends a note-off for every sounding note, and All Notes Off when `all_off`.
-    fn release(&mut self, all_off: bool) {
+    fn release(&mut self, all_off: bool, sink: &mut impl MidiSend) {
         let now = now_us();
         for key in 0..128u8 {
             for _ in 0..std::mem::take(&mut self.sounding[key as usize]) {
-                self.send(&[0x80 | self.channel, key, 0], now);
+                self.send(&[0x80 | self.channel, key, 0], now, sink);
             }
         }
         if all_off {
-            self.send(&[0xB0 | self.channel, 123, 0], now);
+            self.send(&[0xB0 | self.channel, 123, 0], now, sink);
         }
+    }
+
+    /// Stops every sounding note and sends All Notes Off (on exit).
+    pub fn finish(&mut self, sink: &mut impl MidiSend) {
+        self.release(true, sink);
     }
 
     /// Notes sounding now (note-ons sent and not stopped).
     pub fn sounding(&self) -> usize {
         self.sounding.iter().map(|n| *n as usize).sum()
+    }
+}
+
+/// The scheduler thread's loop: a [`Dispatcher`] driven by the process clock, sending
+/// through its own sink.
+pub struct Scheduler<S: MidiSend> {
+    dispatcher: Dispatcher,
+    sink: S,
+}
+
+impl<S: MidiSend> Scheduler<S> {
+    /// A scheduler sending on `channel` (0..16; used for the All Notes Off it adds).
+    pub fn new(
+        consumer: rtrb::Consumer<Scheduled>,
+        sink: S,
+        shared: Arc<SchedulerShared>,
+        channel: u8,
+    ) -> Scheduler<S> {
+        Scheduler {
+            dispatcher: Dispatcher::new(consumer, shared, channel),
+            sink,
+        }
+    }
+
+    /// Runs until [`SchedulerShared::stop`] is set, then stops every sounding note and
+    /// returns the sink.
+    pub fn run(mut self) -> S {
+        while !self.dispatcher.shared.stop.load(Ordering::Acquire) {
+            self.step();
+        }
+        self.dispatcher.finish(&mut self.sink);
+        self.sink
+    }
+
+    /// One pass: applies controls, then sends the next event if it is due (spinning for the
+    /// last [`SPIN_US`]) or sleeps a little. Never blocks for longer than 2 ms.
+    pub fn step(&mut self) {
+        let d = &mut self.dispatcher;
+        d.apply_controls(&mut self.sink);
+        let next = match d.next() {
+            Next::Empty => {
+                std::thread::sleep(Duration::from_micros(500));
+                return;
+            }
+            Next::Dropped | Next::Pending => return,
+            Next::Event(next) => next,
+        };
+        let now = now_us();
+        if next.time_us > now + SPIN_US {
+            let wait = (next.time_us - now - SPIN_US).min(MAX_SLEEP_US);
+            std::thread::sleep(Duration::from_micros(wait));
+            return;
+        }
+        while now_us() < next.time_us {
+            std::hint::spin_loop();
+        }
+        let _ = d.consumer.pop();
+        d.deliver(&next, &mut self.sink);
+    }
+
+    /// Notes sounding now (note-ons sent and not stopped).
+    pub fn sounding(&self) -> usize {
+        self.dispatcher.sounding()
     }
 }
 
