@@ -19,4 +19,4 @@ pub mod recognizer;
 
 pub use acoustic::{AcousticModel, SpeechConfig};
 pub use error::SpeechError;
-pub use recognizer::{Event, Recognizer, RecognizerOptions, Word};
+pub use recognizer::{Event, Recognizer, RecognizerOptions, Transcriber, Utterance, Word};
