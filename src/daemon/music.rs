@@ -164,7 +164,7 @@ impl MusicService {
             threads: defaults.threads,
         };
         let length = song.duration + options.tail_seconds.max(0.0);
-        if !(length <= limits.max_render_seconds) {
+        if length.is_nan() || length > limits.max_render_seconds {
             return Err(bad(format!(
                 "the song lasts {length:.1} s with its tail; this server renders at most {} s",
                 limits.max_render_seconds

@@ -323,12 +323,12 @@ mod tests {
             words: true,
             alternatives: false,
         };
-        let v: Value = serde_json::from_str(&result_json(&[f.clone()], style)).unwrap();
+        let v: Value = serde_json::from_str(&result_json(std::slice::from_ref(&f), style)).unwrap();
         assert_eq!(v["text"], "one two");
         assert_eq!(v["result"][1]["word"], "two");
         assert_eq!(v["result"][0]["start"], 0.5);
         assert_eq!(result_json(&[], style), r#"{"text":""}"#);
-        let plain = result_json(&[f.clone()], ResultStyle::default());
+        let plain = result_json(std::slice::from_ref(&f), ResultStyle::default());
         assert_eq!(plain, r#"{"text":"one two"}"#);
         let alt: Value = serde_json::from_str(&result_json(
             &[f],
