@@ -2,6 +2,8 @@
 //!
 //! The crate is laid out by concern:
 //! - [`audio`]: the audio edge (capture, playback, resampling, WAV files);
+//! - [`daemon`]: `reprise serve`: speech sessions over WebSocket (Vosk-compatible), music over
+//!   HTTP, live sources, health and metrics;
 //! - [`music`]: music continuation: the model, seeds and MIDI files, live MIDI ports and
 //!   `jam` (call and response with a DAW over MIDI, in time);
 //! - [`speech`]: streaming speech recognition (front end, acoustic model, CTC decoding, endpoints);
@@ -13,6 +15,7 @@
 //! rings and count what did not fit. Everything else runs on ordinary threads.
 
 pub mod audio;
+pub mod daemon;
 pub mod engine;
 pub mod models;
 pub mod music;

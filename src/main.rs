@@ -80,6 +80,9 @@ enum Command {
     Jam(cli::jam::JamArgs),
     /// Render a MIDI file to a stereo WAV file, with a SoundFont or the built-in synthesizer.
     Render(RenderArgs),
+    /// Run the daemon: speech sessions over WebSocket (Vosk protocol), music over HTTP,
+    /// health and metrics, until SIGTERM or SIGINT.
+    Serve(cli::serve::ServeArgs),
 }
 
 #[derive(clap::Args)]
@@ -177,6 +180,7 @@ fn main() -> ExitCode {
         Command::Music { command } => cli::music::run(command),
         Command::Render(args) => render_file(&args),
         Command::Jam(args) => cli::jam::jam_command(args),
+        Command::Serve(args) => cli::serve::serve(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

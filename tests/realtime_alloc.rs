@@ -480,3 +480,27 @@ fn speech_recognition_does_not_allocate_while_streaming() {
     );
     assert_eq!(rec.dropped(), 0);
 }
+
+#[test]
+fn batched_acoustic_steps_over_shared_weights_do_not_allocate() {
+    use reprise::speech::AcousticModel;
+
+    let dir = tempfile::tempdir().unwrap();
+    speech::write_random_model(dir.path(), 32);
+    let model = AcousticModel::load(dir.path(), None).unwrap();
+    // As each of the daemon's inference threads holds it: shared weights, a batch of 8.
+    let mut batch = model.share(8);
+    let (n, v) = (model.step_size(), model.outputs());
+    let mut states: Vec<_> = (0..8).map(|_| model.new_state()).collect();
+    let input: Vec<f32> = (0..8 * n).map(|i| (i % 13) as f32 / 13.0 - 0.5).collect();
+    let mut out = vec![0.0; 8 * v];
+    let count = allocations_in(|| {
+        for b in [8, 3, 1, 8] {
+            batch
+                .step_batch_into(&mut states[..b], &input[..b * n], &mut out[..b * v])
+                .unwrap();
+        }
+    });
+    assert_eq!(count, 0, "batched steps allocated {count} times");
+    assert!(out.iter().all(|x| x.is_finite() && *x <= 0.0));
+}

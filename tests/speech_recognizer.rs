@@ -134,3 +134,40 @@ fn broken_speech_configs_are_refused() {
         }
     }
 }
+
+#[test]
+fn shared_weights_step_a_batch_as_each_stream_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    speech::write_random_model(dir.path(), 16);
+    let model = AcousticModel::load(dir.path(), None).unwrap();
+    let (n, v) = (model.step_size(), model.outputs());
+    let mut batch = model.share(3);
+    let mut single = model.share(1);
+    assert_eq!(batch.max_batch(), 3);
+    assert_eq!(batch.weight_bytes(), model.weight_bytes());
+    let mut together: Vec<_> = (0..3).map(|_| model.new_state()).collect();
+    let mut alone: Vec<_> = (0..3).map(|_| model.new_state()).collect();
+    for t in 0..20 {
+        let input: Vec<f32> = (0..3 * n)
+            .map(|i| ((i * 7 + t * 13) % 17) as f32 / 17.0 - 0.5)
+            .collect();
+        let mut out = vec![0.0; 3 * v];
+        batch
+            .step_batch_into(&mut together, &input, &mut out)
+            .unwrap();
+        for s in 0..3 {
+            let mut one = vec![0.0; v];
+            single
+                .step_into(&mut alone[s], &input[s * n..(s + 1) * n], &mut one)
+                .unwrap();
+            assert_eq!(one, out[s * v..(s + 1) * v], "stream {s}, step {t}");
+        }
+    }
+    // More streams than the batch holds is an error, not a panic.
+    let mut four: Vec<_> = (0..4).map(|_| model.new_state()).collect();
+    assert!(
+        batch
+            .step_batch_into(&mut four, &vec![0.0; 4 * n], &mut vec![0.0; 4 * v])
+            .is_err()
+    );
+}

@@ -104,7 +104,19 @@ impl BlockResampler {
         while !input.is_empty() {
             let room = self.in_buf.len() - self.in_fill;
             let take = room.min(input.len());
-            self.in_buf[self.in_fill..self.in_fill + take].copy_from_slice(&input[..take]);
+            // The FFT resampler fails (rubato panics) when its FFT meets NaN or infinity:
+            // NaN is resampled as silence and samples are limited to ±16 (24 dB over full
+            // scale), far above real audio and far below where the FFT could overflow.
+            for (d, s) in self.in_buf[self.in_fill..self.in_fill + take]
+                .iter_mut()
+                .zip(&input[..take])
+            {
+                *d = if s.is_nan() {
+                    0.0
+                } else {
+                    s.clamp(-16.0, 16.0)
+                };
+            }
             self.in_fill += take;
             input = &input[take..];
             if self.in_fill == self.in_buf.len() {

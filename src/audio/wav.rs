@@ -307,6 +307,41 @@ pub fn quantize(sample: f32, bits: u32) -> i32 {
     (sample * full).round().clamp(-full, full - 1.0) as i32
 }
 
+/// Encodes interleaved samples as a WAV file in memory.
+pub fn encode_wav(
+    samples: &[f32],
+    rate: u32,
+    channels: u16,
+    format: WavFormat,
+) -> Result<Vec<u8>, AudioError> {
+    let (bits_per_sample, sample_format) = match format {
+        WavFormat::Int16 => (16, hound::SampleFormat::Int),
+        WavFormat::Int24 => (24, hound::SampleFormat::Int),
+        WavFormat::Float32 => (32, hound::SampleFormat::Float),
+    };
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate: rate,
+        bits_per_sample,
+        sample_format,
+    };
+    let here = Path::new("(memory)");
+    let mut out = std::io::Cursor::new(Vec::with_capacity(samples.len() * 4 + 64));
+    let mut w = hound::WavWriter::new(&mut out, spec).map_err(|e| map_hound(e, here))?;
+    let result = match format {
+        WavFormat::Float32 => samples.iter().try_for_each(|&s| w.write_sample(s)),
+        WavFormat::Int16 => samples
+            .iter()
+            .try_for_each(|&s| w.write_sample(quantize(s, 16) as i16)),
+        WavFormat::Int24 => samples
+            .iter()
+            .try_for_each(|&s| w.write_sample(quantize(s, 24))),
+    };
+    result.map_err(|e| map_hound(e, here))?;
+    w.finalize().map_err(|e| map_hound(e, here))?;
+    Ok(out.into_inner())
+}
+
 /// Writes a mono file in one go.
 pub fn write_wav(
     path: &Path,

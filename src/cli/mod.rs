@@ -2,4 +2,5 @@
 
 pub mod jam;
 pub mod music;
+pub mod serve;
 pub mod speech;

@@ -53,6 +53,15 @@ impl Linear {
         ))
     }
 
+    /// Another layer over the same weights (shared, not copied) for up to `max_batch`
+    /// vectors per call.
+    pub fn share(&self, max_batch: usize) -> Linear {
+        Linear {
+            w: self.w.share(max_batch),
+            bias: self.bias.clone(),
+        }
+    }
+
     /// Input size.
     pub fn inputs(&self) -> usize {
         self.w.cols()

@@ -169,6 +169,42 @@ impl LstmStack {
         }
     }
 
+    /// Another stack over the same weights (shared, not copied) with its own scratch space for
+    /// up to `max_batch` streams per step: one per inference thread, or one per owner that
+    /// steps on its own.
+    ///
+    /// # Panics
+    /// If `max_batch` is zero.
+    pub fn share(&self, max_batch: usize) -> LstmStack {
+        assert!(max_batch > 0, "a stack needs room for at least one stream");
+        let g = 4 * self.hidden;
+        let rows_in = max_batch.max(self.max_chunk);
+        LstmStack {
+            layers: self
+                .layers
+                .iter()
+                .map(|l| Layer {
+                    w_ih: l.w_ih.share(rows_in),
+                    w_hh: l.w_hh.share(max_batch),
+                    bias: l.bias.clone(),
+                })
+                .collect(),
+            input: self.input,
+            hidden: self.hidden,
+            max_batch,
+            max_chunk: self.max_chunk,
+            isa: self.isa,
+            format: self.format,
+            gx: vec![0.0; rows_in * g],
+            gh: vec![0.0; max_batch * g],
+            h_in: vec![0.0; max_batch * self.hidden],
+            act: [
+                vec![0.0; rows_in * self.hidden],
+                vec![0.0; rows_in * self.hidden],
+            ],
+        }
+    }
+
     /// Builds the stack of the `lstm` layer called `name` in a loaded model.
     pub fn from_model(model: &Model, name: &str, opts: StackOptions) -> Option<LstmStack> {
         let LayerConfig::Lstm {

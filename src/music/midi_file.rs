@@ -131,9 +131,20 @@ pub fn read_midi_file(path: &Path) -> Result<MidiSong, MidiFileError> {
     parse_midi(&bytes).map_err(|e| e.with_path(path))
 }
 
+/// Refuses SMPTE timing of -128 frames per second, which no file can mean: midly negates
+/// the byte, which overflows (a panic where overflow checks are on).
+pub(crate) fn check_timing(bytes: &[u8]) -> Result<(), String> {
+    let header = bytes.windows(4).position(|w| w == b"MThd");
+    match header.and_then(|at| bytes.get(at + 12)) {
+        Some(0x80) => Err("invalid SMPTE timing (-128 frames per second)".into()),
+        _ => Ok(()),
+    }
+}
+
 /// Parses a standard MIDI file held in memory.
 pub fn parse_midi(bytes: &[u8]) -> Result<MidiSong, MidiFileError> {
     check_chunks(bytes)?;
+    check_timing(bytes).map_err(|detail| MidiFileError::Invalid { path: None, detail })?;
     let smf = Smf::parse(bytes).map_err(|e| MidiFileError::Invalid {
         path: None,
         detail: e.to_string(),

@@ -106,6 +106,7 @@ impl Seed {
 
     /// Parses a seed from the bytes of a MIDI file.
     pub fn parse(bytes: &[u8]) -> Result<Seed, ParseError> {
+        crate::music::midi_file::check_timing(bytes).map_err(ParseError::Invalid)?;
         let smf = Smf::parse(bytes).map_err(|e| ParseError::Invalid(e.to_string()))?;
         let ppq = match smf.header.timing {
             Timing::Metrical(t) if t.as_int() > 0 => t.as_int(),

@@ -11,7 +11,7 @@ use super::features::FrontEndConfig;
 use crate::engine::kernels::Isa;
 use crate::engine::layers::{Linear, log_softmax_in_place};
 use crate::engine::weights::LayerConfig;
-use crate::engine::{Format, LstmStack, LstmState, Model, StackOptions};
+use crate::engine::{EngineError, Format, LstmStack, LstmState, Model, StackOptions};
 
 /// The `speech` section of a `speech-ctc` config, validated.
 #[derive(Clone, Debug, PartialEq)]
@@ -140,6 +140,18 @@ impl AcousticState {
     }
 }
 
+impl std::borrow::Borrow<LstmState> for AcousticState {
+    fn borrow(&self) -> &LstmState {
+        &self.lstm
+    }
+}
+
+impl std::borrow::BorrowMut<LstmState> for AcousticState {
+    fn borrow_mut(&mut self) -> &mut LstmState {
+        &mut self.lstm
+    }
+}
+
 impl AcousticModel {
     /// Loads `dir` and runs it in `format` (the config's own weight format if `None`).
     pub fn load(
@@ -215,6 +227,36 @@ impl AcousticModel {
         })
     }
 
+    /// Another model over the same weights (shared, not copied) that steps up to `max_batch`
+    /// streams at once with [`AcousticModel::step_batch_into`]. Only its scratch space is new,
+    /// so any number of recognizers and inference threads can run one model held in memory
+    /// once.
+    pub fn share(&self, max_batch: usize) -> AcousticModel {
+        let max_batch = max_batch.max(1);
+        AcousticModel {
+            config: self.config.clone(),
+            stack: self.stack.share(max_batch),
+            out: self.out.share(max_batch),
+            hidden: vec![0.0; max_batch * self.stack.hidden_size()],
+            parameters: self.parameters,
+        }
+    }
+
+    /// Most streams per [`AcousticModel::step_batch_into`] call.
+    pub fn max_batch(&self) -> usize {
+        self.stack.max_batch()
+    }
+
+    /// Values per step the model takes (the front end's step size).
+    pub fn step_size(&self) -> usize {
+        self.stack.input_size()
+    }
+
+    /// Bytes of weights (shared between all copies made by [`AcousticModel::share`]).
+    pub fn weight_bytes(&self) -> usize {
+        self.stack.weight_bytes()
+    }
+
     /// A fresh stream state.
     pub fn new_state(&self) -> AcousticState {
         AcousticState {
@@ -245,12 +287,30 @@ impl AcousticModel {
         step: &[f32],
         log_probs: &mut [f32],
     ) -> Result<(), SpeechError> {
-        self.stack.step_into(
-            std::slice::from_mut(&mut state.lstm),
-            step,
-            &mut self.hidden,
-        )?;
-        self.out.forward_into(&self.hidden, log_probs)?;
+        self.step_batch_into(std::slice::from_mut(state), step, log_probs)
+    }
+
+    /// Advances `states.len()` streams (at most [`AcousticModel::max_batch`]) by one step each
+    /// in one pass over the weights: `steps` holds one step per stream, `log_probs` receives
+    /// one row of log-probabilities per stream. The rows are the same as stepping each stream
+    /// alone. Does not allocate.
+    pub fn step_batch_into(
+        &mut self,
+        states: &mut [AcousticState],
+        steps: &[f32],
+        log_probs: &mut [f32],
+    ) -> Result<(), SpeechError> {
+        if states.len() > self.max_batch() {
+            return Err(EngineError::TooMany {
+                what: "streams per step",
+                max: self.max_batch(),
+                actual: states.len(),
+            }
+            .into());
+        }
+        let hidden = &mut self.hidden[..states.len() * self.stack.hidden_size()];
+        self.stack.step_into(states, steps, hidden)?;
+        self.out.forward_into(hidden, log_probs)?;
         log_softmax_in_place(log_probs, self.config.vocabulary.len())?;
         Ok(())
     }

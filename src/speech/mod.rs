@@ -21,4 +21,4 @@ pub mod score;
 
 pub use acoustic::{AcousticModel, SpeechConfig};
 pub use error::SpeechError;
-pub use recognizer::{Event, Recognizer, RecognizerOptions, Word};
+pub use recognizer::{Event, Recognizer, RecognizerOptions, Transcriber, Utterance, Word};

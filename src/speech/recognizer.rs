@@ -15,7 +15,7 @@
 use std::sync::Arc;
 
 use super::SpeechError;
-use super::acoustic::{AcousticModel, AcousticState};
+use super::acoustic::{AcousticModel, AcousticState, SpeechConfig};
 use super::ctc::{Decoder, DecoderOptions, HotWord, WordSpan};
 use super::endpoint::{EndReason, EndpointOptions, Endpointer};
 use super::features::FrontEnd;
@@ -85,14 +85,14 @@ pub enum Event<'a> {
     Final(&'a Utterance),
 }
 
-/// Everything one stream needs.
-pub struct Recognizer {
-    front_end: FrontEnd,
-    model: AcousticModel,
-    state: AcousticState,
+/// The part of one stream's recognizer after the acoustic model: CTC decoding, the endpoint
+/// rules and the results. It takes one row of log-probabilities (and the step's level) per
+/// step, so a server can step the acoustic model of many streams as one batch and hand each
+/// stream its row. Allocates only in [`Transcriber::new`].
+pub struct Transcriber {
     decoder: Decoder,
     endpoint: Endpointer,
-    log_probs: Vec<f32>,
+    blank: usize,
     partial: String,
     partial_id: u32,
     spans: Vec<WordSpan>,
@@ -100,29 +100,110 @@ pub struct Recognizer {
     step_seconds: f64,
     steps: u64,
     utterance_start: u64,
-    samples: u64,
 }
 
-struct Parts<'a> {
-    decoder: &'a mut Decoder,
-    endpoint: &'a mut Endpointer,
-    partial: &'a mut String,
-    partial_id: &'a mut u32,
-    spans: &'a mut Vec<WordSpan>,
-    utterance: &'a mut Utterance,
-    step_seconds: f64,
-    steps: u64,
-    utterance_start: &'a mut u64,
-}
+impl Transcriber {
+    /// A transcriber for a model with this `speech` config. The language model (if any) may
+    /// be shared between streams.
+    pub fn new(
+        config: &SpeechConfig,
+        lm: Option<Arc<NgramLm>>,
+        opts: &RecognizerOptions,
+    ) -> Result<Transcriber, SpeechError> {
+        let step_seconds = config.front_end.step_seconds();
+        let endpoint =
+            Endpointer::new(opts.endpoint.clone(), step_seconds).map_err(SpeechError::Option)?;
+        let decoder_opts = DecoderOptions {
+            max_steps: endpoint.max_steps() as usize + 1,
+            ..opts.decoder.clone()
+        };
+        let decoder = Decoder::new(
+            &config.vocabulary,
+            config.blank,
+            decoder_opts,
+            lm,
+            &opts.hot_words,
+        )?;
+        let max_chars = endpoint.max_steps() as usize + 1;
+        Ok(Transcriber {
+            decoder,
+            endpoint,
+            blank: config.blank,
+            partial: String::with_capacity(max_chars),
+            partial_id: 0,
+            spans: Vec::with_capacity(max_chars),
+            utterance: Utterance {
+                text: String::with_capacity(max_chars),
+                words: Vec::with_capacity(max_chars),
+                ..Default::default()
+            },
+            step_seconds,
+            steps: 0,
+            utterance_start: 0,
+        })
+    }
 
-impl Parts<'_> {
+    /// Takes one step: `log_probs` holds the log-probability of every symbol, `level_db` the
+    /// step's level. Reports a partial when the best text changed, a final at an endpoint.
+    pub fn step(
+        &mut self,
+        log_probs: &[f32],
+        level_db: f32,
+        sink: &mut dyn FnMut(Event<'_>),
+    ) -> Result<(), SpeechError> {
+        self.decoder.step(log_probs)?;
+        self.steps += 1;
+        let blank = log_probs[self.blank].exp();
+        match self.endpoint.step(level_db, blank) {
+            Some(reason) => self.finish(reason, sink),
+            None => self.report_partial(sink),
+        }
+        Ok(())
+    }
+
+    /// Ends the current utterance now, reporting its final result if it has words.
+    pub fn flush(&mut self, sink: &mut dyn FnMut(Event<'_>)) {
+        self.finish(EndReason::Flush, sink);
+    }
+
+    /// The current utterance's best text so far (empty after a final).
+    pub fn partial(&self) -> &str {
+        &self.partial
+    }
+
+    /// Steps taken since the start of the stream.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Seconds per step.
+    pub fn step_seconds(&self) -> f64 {
+        self.step_seconds
+    }
+
+    /// Symbols the decoder dropped because an utterance outgrew its buffers (should stay 0).
+    pub fn dropped(&self) -> u64 {
+        self.decoder.dropped()
+    }
+
+    /// Back to the start of a new stream (decoder and clock).
+    pub fn reset(&mut self) {
+        self.decoder.reset();
+        self.endpoint.reset();
+        self.partial.clear();
+        self.partial_id = 0;
+        self.steps = 0;
+        self.utterance_start = 0;
+    }
+
     fn finish(&mut self, reason: EndReason, sink: &mut dyn FnMut(Event<'_>)) {
         if !self.decoder.is_empty() {
-            let u = &mut *self.utterance;
-            self.decoder.best(true, &mut u.text, self.spans);
+            let u = &mut self.utterance;
+            self.decoder.best(true, &mut u.text, &mut self.spans);
             u.words.clear();
-            let base = *self.utterance_start;
-            let secs = |step: u32| (base + step as u64) as f64 * self.step_seconds;
+            let base = self.utterance_start;
+            let step_seconds = self.step_seconds;
+            let secs = |step: u32| (base + step as u64) as f64 * step_seconds;
             u.words.extend(self.spans.iter().map(|s| Word {
                 start: secs(s.start),
                 end: secs(s.end),
@@ -139,22 +220,32 @@ impl Parts<'_> {
         self.decoder.reset();
         self.endpoint.reset();
         self.partial.clear();
-        *self.partial_id = 0;
-        *self.utterance_start = self.steps;
+        self.partial_id = 0;
+        self.utterance_start = self.steps;
     }
 
     fn report_partial(&mut self, sink: &mut dyn FnMut(Event<'_>)) {
         let id = self.decoder.best_id();
-        if id == *self.partial_id {
+        if id == self.partial_id {
             return;
         }
-        *self.partial_id = id;
-        let (old_len, old_hash) = (self.partial.len(), hash(self.partial));
-        self.decoder.best(false, self.partial, self.spans);
-        if self.partial.len() != old_len || hash(self.partial) != old_hash {
-            sink(Event::Partial(self.partial));
+        self.partial_id = id;
+        let (old_len, old_hash) = (self.partial.len(), hash(&self.partial));
+        self.decoder.best(false, &mut self.partial, &mut self.spans);
+        if self.partial.len() != old_len || hash(&self.partial) != old_hash {
+            sink(Event::Partial(&self.partial));
         }
     }
+}
+
+/// Everything one stream needs: the front end, the acoustic model and a [`Transcriber`].
+pub struct Recognizer {
+    front_end: FrontEnd,
+    model: AcousticModel,
+    state: AcousticState,
+    log_probs: Vec<f32>,
+    transcriber: Transcriber,
+    samples: u64,
 }
 
 /// FNV-1a: compares a partial with the previous one without keeping a copy.
@@ -165,48 +256,23 @@ fn hash(s: &str) -> u64 {
 }
 
 impl Recognizer {
-    /// A recognizer for one stream. The language model (if any) may be shared between streams.
+    /// A recognizer for one stream. The language model (if any) may be shared between streams;
+    /// so may the model's weights (pass `model.share(1)`).
     pub fn new(
         model: AcousticModel,
         lm: Option<Arc<NgramLm>>,
         opts: &RecognizerOptions,
     ) -> Result<Recognizer, SpeechError> {
-        let fe_cfg = model.config.front_end.clone();
-        let step_seconds = fe_cfg.step_seconds();
-        let front_end = FrontEnd::new(fe_cfg).map_err(SpeechError::Option)?;
-        let endpoint =
-            Endpointer::new(opts.endpoint.clone(), step_seconds).map_err(SpeechError::Option)?;
-        let decoder_opts = DecoderOptions {
-            max_steps: endpoint.max_steps() as usize + 1,
-            ..opts.decoder.clone()
-        };
-        let decoder = Decoder::new(
-            &model.config.vocabulary,
-            model.config.blank,
-            decoder_opts,
-            lm,
-            &opts.hot_words,
-        )?;
-        let max_chars = endpoint.max_steps() as usize + 1;
+        let front_end =
+            FrontEnd::new(model.config.front_end.clone()).map_err(SpeechError::Option)?;
+        let transcriber = Transcriber::new(&model.config, lm, opts)?;
         Ok(Recognizer {
             state: model.new_state(),
             log_probs: vec![0.0; model.outputs()],
-            partial: String::with_capacity(max_chars),
-            partial_id: 0,
-            spans: Vec::with_capacity(max_chars),
-            utterance: Utterance {
-                text: String::with_capacity(max_chars),
-                words: Vec::with_capacity(max_chars),
-                ..Default::default()
-            },
-            step_seconds,
-            steps: 0,
-            utterance_start: 0,
+            transcriber,
             samples: 0,
             front_end,
             model,
-            decoder,
-            endpoint,
         })
     }
 
@@ -227,7 +293,7 @@ impl Recognizer {
 
     /// Symbols the decoder dropped because an utterance outgrew its buffers (should stay 0).
     pub fn dropped(&self) -> u64 {
-        self.decoder.dropped()
+        self.transcriber.dropped()
     }
 
     /// Feeds samples (mono, floats in [-1, 1), at [`Recognizer::sample_rate`]) and reports
@@ -242,16 +308,8 @@ impl Recognizer {
             front_end,
             model,
             state,
-            decoder,
-            endpoint,
             log_probs,
-            partial,
-            partial_id,
-            spans,
-            utterance,
-            step_seconds,
-            steps,
-            utterance_start,
+            transcriber,
             ..
         } = self;
         let mut failure = None;
@@ -261,28 +319,9 @@ impl Recognizer {
             }
             let result = model
                 .step_into(state, step, log_probs)
-                .and_then(|()| decoder.step(log_probs));
+                .and_then(|()| transcriber.step(log_probs, level_db, sink));
             if let Err(e) = result {
                 failure = Some(e);
-                return;
-            }
-            *steps += 1;
-            let blank = log_probs[model.config.blank].exp();
-            let end = endpoint.step(level_db, blank);
-            let mut parts = Parts {
-                decoder: &mut *decoder,
-                endpoint: &mut *endpoint,
-                partial: &mut *partial,
-                partial_id: &mut *partial_id,
-                spans: &mut *spans,
-                utterance: &mut *utterance,
-                step_seconds: *step_seconds,
-                steps: *steps,
-                utterance_start: &mut *utterance_start,
-            };
-            match end {
-                Some(reason) => parts.finish(reason, sink),
-                None => parts.report_partial(sink),
             }
         });
         failure.map_or(Ok(()), Err)
@@ -291,30 +330,14 @@ impl Recognizer {
     /// Ends the current utterance now (end of a file, or stop), reporting its final result if
     /// it has words. Audio shorter than a step that has not been processed yet is dropped.
     pub fn flush(&mut self, sink: &mut dyn FnMut(Event<'_>)) {
-        let mut parts = Parts {
-            decoder: &mut self.decoder,
-            endpoint: &mut self.endpoint,
-            partial: &mut self.partial,
-            partial_id: &mut self.partial_id,
-            spans: &mut self.spans,
-            utterance: &mut self.utterance,
-            step_seconds: self.step_seconds,
-            steps: self.steps,
-            utterance_start: &mut self.utterance_start,
-        };
-        parts.finish(EndReason::Flush, sink);
+        self.transcriber.flush(sink);
     }
 
     /// Back to the start of a new stream (state, decoder and clock).
     pub fn reset(&mut self) {
         self.state.reset();
         self.front_end.reset();
-        self.decoder.reset();
-        self.endpoint.reset();
-        self.partial.clear();
-        self.partial_id = 0;
-        self.steps = 0;
-        self.utterance_start = 0;
+        self.transcriber.reset();
         self.samples = 0;
     }
 }

@@ -16,7 +16,7 @@ mod scalar;
 
 pub use cell::lstm_cell;
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// Columns are padded to a multiple of this (64 int8 = one 512-bit register).
 pub const PAD: usize = 64;
@@ -171,8 +171,31 @@ enum Packed {
     U8 { x: Vec<u8>, scale: Vec<f32> },
 }
 
+impl Packed {
+    /// Room for `max_batch` padded vectors of `n / max_batch` values.
+    fn new(format: Format, isa: Isa, n: usize, max_batch: usize) -> Packed {
+        match (format, isa) {
+            (Format::F32, _) => Packed::F32(vec![0.0; n]),
+            (Format::Bf16, Isa::Avx512 { bf16: true, .. }) => Packed::Bf16(vec![0; n]),
+            (Format::Bf16, _) => Packed::F32(vec![0.0; n]),
+            (Format::Int8, Isa::Avx512 { vnni: true, .. }) => Packed::U8 {
+                x: vec![128; n],
+                scale: vec![0.0; max_batch],
+            },
+            (Format::Int8, _) => Packed::I16 {
+                x: vec![0; n],
+                scale: vec![0.0; max_batch],
+            },
+        }
+    }
+}
+
 /// A weight matrix (`rows × cols`, row-major like PyTorch's `weight`) with the input buffer it
 /// needs for up to `max_batch` vectors per call. All memory is allocated here.
+///
+/// The weights are shared: [`Matrix::share`] makes another matrix over the same weights with
+/// its own input buffer, so several threads (or several owners on one thread) can run the same
+/// layer while the weights are in memory once.
 pub struct Matrix {
     rows: usize,
     cols: usize,
@@ -180,7 +203,7 @@ pub struct Matrix {
     max_batch: usize,
     format: Format,
     isa: Isa,
-    w: Weights,
+    w: Arc<Weights>,
     packed: Packed,
 }
 
@@ -264,20 +287,6 @@ impl Matrix {
                 Weights::Int8 { q, scale, offset }
             }
         };
-        let n = max_batch * stride;
-        let packed = match (format, isa) {
-            (Format::F32, _) => Packed::F32(vec![0.0; n]),
-            (Format::Bf16, Isa::Avx512 { bf16: true, .. }) => Packed::Bf16(vec![0; n]),
-            (Format::Bf16, _) => Packed::F32(vec![0.0; n]),
-            (Format::Int8, Isa::Avx512 { vnni: true, .. }) => Packed::U8 {
-                x: vec![128; n],
-                scale: vec![0.0; max_batch],
-            },
-            (Format::Int8, _) => Packed::I16 {
-                x: vec![0; n],
-                scale: vec![0.0; max_batch],
-            },
-        };
         Matrix {
             rows,
             cols,
@@ -285,8 +294,30 @@ impl Matrix {
             max_batch,
             format,
             isa,
-            w,
-            packed,
+            w: Arc::new(w),
+            packed: Packed::new(format, isa, max_batch * stride, max_batch),
+        }
+    }
+
+    /// Another matrix over the same weights (not copied) with its own input buffer for up to
+    /// `max_batch` vectors per call.
+    ///
+    /// # Panics
+    /// If `max_batch == 0`.
+    pub fn share(&self, max_batch: usize) -> Matrix {
+        assert!(
+            max_batch > 0,
+            "a matrix needs room for at least one input vector"
+        );
+        Matrix {
+            w: Arc::clone(&self.w),
+            max_batch,
+            packed: Packed::new(self.format, self.isa, max_batch * self.stride, max_batch),
+            rows: self.rows,
+            cols: self.cols,
+            stride: self.stride,
+            format: self.format,
+            isa: self.isa,
         }
     }
 
@@ -317,7 +348,7 @@ impl Matrix {
 
     /// Bytes of weights the kernel reads per call.
     pub fn weight_bytes(&self) -> usize {
-        match &self.w {
+        match &*self.w {
             Weights::F32(w) => w.len() * 4,
             Weights::Bf16(w) => w.len() * 2,
             Weights::Int8 { q, scale, .. } => q.len() + scale.len() * 4,
@@ -387,7 +418,7 @@ impl Matrix {
     fn run(&self, n: usize, y: &mut [f32]) {
         let (rows, stride) = (self.rows, self.stride);
         let none = Quant::default();
-        match (&self.w, &self.packed, self.isa) {
+        match (&*self.w, &self.packed, self.isa) {
             (Weights::F32(w), Packed::F32(x), isa) => match isa {
                 Isa::Scalar => scalar::f32(w, rows, stride, x, n, y, none),
                 Isa::Avx2 => avx2::f32(w, rows, stride, x, n, y, none),
