@@ -286,7 +286,7 @@ async fn music_job(
     app: Arc<App>,
     headers: HeaderMap,
     content_type: &'static str,
-    job: impl FnOnce(&App) -> Result<Vec<u8>, MusicRequestError> + Send + 'static,
+    job: impl FnOnce(&App, &MusicService) -> Result<Vec<u8>, MusicRequestError> + Send + 'static,
 ) -> Response {
     if !app.authorized(&headers, &TokenQuery::default()) {
         return unauthorized();
@@ -306,7 +306,11 @@ async fn music_job(
             .into_response();
     };
     let worker = Arc::clone(&app);
-    let result = tokio::task::spawn_blocking(move || job(&worker)).await;
+    let result = tokio::task::spawn_blocking(move || match &worker.music {
+        Some(music) => job(&worker, music),
+        None => Err(MusicRequestError::Bad("music is not served here".into())),
+    })
+    .await;
     match result {
         Ok(Ok(bytes)) => ([(header::CONTENT_TYPE, content_type)], bytes).into_response(),
         Ok(Err(MusicRequestError::Bad(m))) => {
@@ -338,11 +342,7 @@ async fn music_continue(
 ) -> Response {
     let wav = q.render.unwrap_or(false);
     let content_type = if wav { "audio/wav" } else { "audio/midi" };
-    music_job(app, headers, content_type, move |app| {
-        let music = app
-            .music
-            .as_ref()
-            .ok_or_else(|| MusicRequestError::Bad("music is not served here".into()))?;
+    music_job(app, headers, content_type, move |app, music| {
         let out = music.continue_midi(&body, &q, &app.config.limits);
         if out.is_ok() {
             app.metrics.music_continuations.inc();
@@ -358,11 +358,7 @@ async fn music_render(
     Query(q): Query<RenderQuery>,
     body: Bytes,
 ) -> Response {
-    music_job(app, headers, "audio/wav", move |app| {
-        let music = app
-            .music
-            .as_ref()
-            .ok_or_else(|| MusicRequestError::Bad("music is not served here".into()))?;
+    music_job(app, headers, "audio/wav", move |app, music| {
         let out = music.render_wav(&body, &q, &app.config.limits);
         if out.is_ok() {
             app.metrics.music_renders.inc();
