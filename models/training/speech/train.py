@@ -191,6 +191,8 @@ def load_pack(d, split, rng_np):
     meta = idx[split]
     q = np.frombuffer(lzma.decompress(open(os.path.join(d, split + ".xz"), "rb").read()), dtype=np.uint8)
     q = q.reshape(-1, meta["bands"])
+    if idx.get("delta"):
+        q = np.cumsum(q, axis=0, dtype=np.uint8)
     allf = (q.astype(np.float32) * idx["step"] + idx["lo"]).astype(np.float16)
     offs = meta["offsets"]
     return [allf[offs[i]:offs[i + 1]] for i in range(len(offs) - 1)], meta["texts"], idx["step"]
@@ -218,11 +220,11 @@ def save_state(path, d, split_mb=0):
 
 
 def load_state(path):
-    d = torch.load(path, map_location="cpu")
+    d = torch.load(path, map_location="cpu", weights_only=False)
     if "parts" in d:
         d["model"] = {}
         for i in range(d["parts"]):
-            d["model"].update(torch.load(f"{path}.part{i}", map_location="cpu"))
+            d["model"].update(torch.load(f"{path}.part{i}", map_location="cpu", weights_only=False))
     return d
 
 
@@ -327,18 +329,21 @@ def main():
     step, train_seconds, audio_seconds = 0, 0.0, 0.0
     best = {"dev_wer": 9.9}
     history = []
+    opt_loaded = False
     if state is not None:
         model.load_state_dict(state["model"])
         if args.resume:
             if "opt" in state:
                 try:
                     opt.load_state_dict(state["opt"])
+                    opt_loaded = True
                 except (ValueError, KeyError):
                     pass
             best, history = state["best"], state["history"]
             if "rng" in state:
                 rng.setstate(state["rng"])
         step, train_seconds, audio_seconds = state["step"], state["train_seconds"], state["audio_seconds"]
+    warm_from = 0 if opt_loaded else step  # a fresh optimizer warms up again, also on trained weights
     print(f"model: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters on {device}", flush=True)
 
     def save(path):
@@ -415,7 +420,7 @@ def main():
             tb = time.time()
             lr = lr0 if not args.final_lr else lr0 + (args.final_lr - lr0) * frac
             for g in opt.param_groups:
-                g["lr"] = lr * min(1.0, (step + 1) / args.warmup)
+                g["lr"] = lr * min(1.0, (step - warm_from + 1) / args.warmup)
             lens = torch.tensor([len(f) for f in fs])
             x = nn.utils.rnn.pad_sequence(fs, batch_first=True).to(device)
             aug = not args.no_specaug and step >= args.clean_steps and ce_w == 0
