@@ -132,12 +132,17 @@ pub fn read_midi_file(path: &Path) -> Result<MidiSong, MidiFileError> {
 }
 
 /// Refuses SMPTE timing of -128 frames per second, which no file can mean: midly negates
-/// the byte, which overflows (a panic where overflow checks are on).
+/// the byte, which overflows (a panic where overflow checks are on). midly reads every header
+/// chunk it meets, a second one among the tracks too, so every "MThd" is checked.
 pub(crate) fn check_timing(bytes: &[u8]) -> Result<(), String> {
-    let header = bytes.windows(4).position(|w| w == b"MThd");
-    match header.and_then(|at| bytes.get(at + 12)) {
-        Some(0x80) => Err("invalid SMPTE timing (-128 frames per second)".into()),
-        _ => Ok(()),
+    let bad = bytes
+        .windows(4)
+        .enumerate()
+        .any(|(at, w)| w == b"MThd" && bytes.get(at + 12) == Some(&0x80));
+    if bad {
+        Err("invalid SMPTE timing (-128 frames per second)".into())
+    } else {
+        Ok(())
     }
 }
 
@@ -424,6 +429,18 @@ mod tests {
         let song = song_from_smf(&smf).unwrap();
         let times: Vec<f64> = song.events.iter().map(|e| e.seconds).collect();
         assert_eq!(times, vec![0.0, 1.0, 1.25]);
+    }
+
+    #[test]
+    fn a_second_header_with_impossible_smpte_timing_is_an_error() {
+        // A valid header and track, then a header chunk whose timing is -128 fps (found by
+        // fuzzing: midly parses headers among the tracks too, and negating -128 overflows).
+        let mut bytes = b"MThd\0\0\0\x06\0\x01\0\x01\0\x60".to_vec();
+        bytes.extend_from_slice(b"MTrk\0\0\0\x04\0\xff\x2f\0");
+        bytes.extend_from_slice(b"MThd\0\0\0\x06\0\x01\0\x01\x80\x00");
+        let e = parse_midi(&bytes).unwrap_err().to_string();
+        assert!(e.contains("SMPTE"), "{e}");
+        assert!(crate::music::seed::Seed::parse(&bytes).is_err());
     }
 
     #[test]
