@@ -359,6 +359,39 @@ async fn a_vosk_client_gets_partials_results_and_the_transcript() {
         .filter(|t| !t.is_empty())
         .collect();
     assert_eq!(alternatives.join(" "), expected);
+    // Up to three distinct texts from the beam, best first, with shares of probability.
+    let mut most = 0;
+    for r in &t.results {
+        let list = r["alternatives"].as_array().unwrap();
+        if list[0]["text"] == "" {
+            continue;
+        }
+        assert!((1..=3).contains(&list.len()), "{r}");
+        most = most.max(list.len());
+        let conf: Vec<f64> = list
+            .iter()
+            .map(|a| a["confidence"].as_f64().unwrap())
+            .collect();
+        assert!(conf.windows(2).all(|w| w[0] >= w[1]), "{r}");
+        assert!(
+            conf.iter().all(|&c| c > 0.0) && conf.iter().sum::<f64>() <= 1.0 + 1e-5,
+            "{r}"
+        );
+        let texts: Vec<&str> = list.iter().map(|a| a["text"].as_str().unwrap()).collect();
+        for (i, a) in texts.iter().enumerate() {
+            assert!(!texts[..i].contains(a), "{r}");
+        }
+        for a in list {
+            let words: Vec<&str> = a["result"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|w| w["word"].as_str().unwrap())
+                .collect();
+            assert_eq!(words.join(" "), a["text"].as_str().unwrap(), "{r}");
+        }
+    }
+    assert!(most > 1, "the beam holds more than one text: {t:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -31,7 +31,7 @@ use rtrb::{Consumer, Producer, RingBuffer};
 use tokio::sync::mpsc;
 
 use super::metrics::Metrics;
-use super::protocol::FinalResult;
+use super::protocol::{AlternativeResult, FinalResult};
 use crate::speech::acoustic::AcousticState;
 use crate::speech::recognizer::Transcriber;
 use crate::speech::{AcousticModel, Event, SpeechConfig, Utterance};
@@ -103,6 +103,18 @@ impl From<&Utterance> for FinalResult {
             words: u
                 .words()
                 .map(|(w, t)| (w.to_string(), t.start, t.end, t.conf))
+                .collect(),
+            alternatives: u
+                .alternatives()
+                .iter()
+                .map(|a| AlternativeResult {
+                    text: a.text().to_string(),
+                    confidence: a.confidence,
+                    words: a
+                        .words()
+                        .map(|(w, t)| (w.to_string(), t.start, t.end, t.conf))
+                        .collect(),
+                })
                 .collect(),
         }
     }

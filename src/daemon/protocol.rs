@@ -6,8 +6,10 @@
 //! - then binary messages of 16-bit little-endian mono PCM at that rate;
 //! - each binary message is answered with one text message: `{"partial": "..."}`, or, when an
 //!   utterance ended inside it, `{"result": [{"conf", "end", "start", "word"}…], "text": "..."}`
-//!   (`result` only with `words`; with `max_alternatives` > 0, `{"alternatives": [{"confidence",
-//!   "result", "text"}]}` holding the best hypothesis);
+//!   (`result` only with `words`); with `max_alternatives` K > 0,
+//!   `{"alternatives": [{"confidence", "result", "text"}…]}` holding up to K distinct texts from
+//!   the beam, best first, each confidence being that text's share of their probability (Vosk
+//!   writes lattice scores there instead);
 //! - `{"eof" : 1}` is answered with the final result of the audio so far, then the server
 //!   closes; `{"reset" : 1}` is answered the same way and the session goes on.
 //!
@@ -189,6 +191,19 @@ pub struct FinalResult {
     pub text: String,
     /// (word, start, end, confidence), times in seconds from the start of the stream.
     pub words: Vec<(String, f64, f64, f32)>,
+    /// The n best texts, best first, when the session asked for `max_alternatives`.
+    pub alternatives: Vec<AlternativeResult>,
+}
+
+/// One of an utterance's n best texts.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AlternativeResult {
+    /// Words separated by single spaces.
+    pub text: String,
+    /// Its share of the probability of the n best, 0 to 1.
+    pub confidence: f32,
+    /// As [`FinalResult::words`].
+    pub words: Vec<(String, f64, f64, f32)>,
 }
 
 /// How results are written for one session.
@@ -215,14 +230,26 @@ pub fn result_json(finals: &[FinalResult], style: ResultStyle) -> String {
         .filter(|t| !t.is_empty())
         .collect::<Vec<_>>()
         .join(" ");
-    let words: Vec<Value> = finals
-        .iter()
-        .flat_map(|f| &f.words)
-        .map(|(w, start, end, conf)| {
-            json!({ "conf": round(*conf as f64), "end": round(*end), "start": round(*start), "word": w })
-        })
-        .collect();
+    let words: Vec<Value> = word_values(finals.iter().flat_map(|f| &f.words));
     let mut one = serde_json::Map::new();
+    if let (true, [only]) = (style.alternatives, finals)
+        && !only.alternatives.is_empty()
+    {
+        let list: Vec<Value> = only
+            .alternatives
+            .iter()
+            .map(|a| {
+                let mut alt = serde_json::Map::new();
+                alt.insert("confidence".into(), json!(round(a.confidence as f64)));
+                if style.words {
+                    alt.insert("result".into(), Value::Array(word_values(&a.words)));
+                }
+                alt.insert("text".into(), Value::String(a.text.clone()));
+                Value::Object(alt)
+            })
+            .collect();
+        return json!({ "alternatives": list }).to_string();
+    }
     if style.alternatives {
         let confidence = if words.is_empty() {
             0.0
@@ -246,6 +273,15 @@ pub fn result_json(finals: &[FinalResult], style: ResultStyle) -> String {
     }
     one.insert("text".into(), Value::String(text));
     Value::Object(one).to_string()
+}
+
+fn word_values<'a>(words: impl IntoIterator<Item = &'a (String, f64, f64, f32)>) -> Vec<Value> {
+    words
+        .into_iter()
+        .map(|(w, start, end, conf)| {
+            json!({ "conf": round(*conf as f64), "end": round(*end), "start": round(*start), "word": w })
+        })
+        .collect()
 }
 
 /// `{"error": "..."}`.
@@ -318,6 +354,7 @@ mod tests {
         let f = FinalResult {
             text: "one two".into(),
             words: vec![("one".into(), 0.5, 0.8, 1.0), ("two".into(), 0.9, 1.2, 0.5)],
+            alternatives: Vec::new(),
         };
         let style = ResultStyle {
             words: true,
@@ -341,5 +378,30 @@ mod tests {
         assert_eq!(alt["alternatives"][0]["text"], "one two");
         assert_eq!(alt["alternatives"][0]["confidence"], 0.75);
         assert_eq!(partial_json("a \"b\""), r#"{"partial":"a \"b\""}"#);
+    }
+
+    #[test]
+    fn n_best_results_list_each_alternative() {
+        let alt = |text: &str, confidence| AlternativeResult {
+            text: text.into(),
+            confidence,
+            words: vec![(text.into(), 0.25, 0.5, 0.5)],
+        };
+        let f = FinalResult {
+            text: "to".into(),
+            words: vec![("to".into(), 0.25, 0.5, 0.5)],
+            alternatives: vec![alt("to", 0.75), alt("two", 0.25)],
+        };
+        let style = ResultStyle {
+            words: true,
+            alternatives: true,
+        };
+        let v: Value = serde_json::from_str(&result_json(&[f], style)).unwrap();
+        let list = v["alternatives"].as_array().unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[0]["text"], "to");
+        assert_eq!(list[1]["text"], "two");
+        assert_eq!(list[1]["confidence"], 0.25);
+        assert_eq!(list[1]["result"][0]["word"], "two");
     }
 }

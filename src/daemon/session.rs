@@ -120,6 +120,7 @@ impl Session {
             .sample_rate
             .unwrap_or(self.app.config.speech.default_sample_rate);
         let mut opts = self.app.recognizer.clone();
+        opts.alternatives = self.config.max_alternatives.unwrap_or(0) as usize;
         if let Some(phrases) = &self.config.phrase_list {
             let vocabulary: Vec<char> = model
                 .vocabulary

@@ -240,6 +240,17 @@ pub struct WordSpan {
     pub text: (usize, usize),
 }
 
+/// One of the n best texts of an utterance ([`Decoder::n_best`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Hypothesis {
+    /// The text: words separated by single spaces.
+    pub text: String,
+    /// Its words, as in [`Decoder::best`].
+    pub words: Vec<WordSpan>,
+    /// Its share of the probability of the n best, 0 to 1.
+    pub confidence: f32,
+}
+
 /// An incremental CTC decoder for one stream.
 pub struct Decoder {
     symbols: Vec<char>,
@@ -670,11 +681,55 @@ impl Decoder {
     /// first). With `finished`, the last word and the sentence end are scored too (use it for
     /// finals). Does not allocate once the buffers have grown to an utterance's size.
     pub fn best(&self, finished: bool, text: &mut String, words: &mut Vec<WordSpan>) {
+        self.write_prefix(self.best_beam(finished).node, text, words);
+    }
+
+    /// The `k` best distinct finished texts, best first, each with its share of their summed
+    /// probability (the softmax of their scores), written into `out`: its first `k` entries are
+    /// reused, so a caller that keeps `out` does not allocate once it has grown. Fewer than `k`
+    /// when fewer distinct prefixes are alive. Returns how many were written.
+    pub fn n_best(&self, k: usize, out: &mut Vec<Hypothesis>) -> usize {
+        let mut scored: Vec<(f32, u32)> = self
+            .beams
+            .iter()
+            .map(|b| {
+                let mut b = *b;
+                (self.finish_score(&mut b), b.node)
+            })
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut n = 0;
+        for &(score, node) in &scored {
+            if n == k {
+                break;
+            }
+            if out.len() == n {
+                out.push(Hypothesis::default());
+            }
+            let (done, rest) = out.split_at_mut(n);
+            let h = &mut rest[0];
+            self.write_prefix(node, &mut h.text, &mut h.words);
+            // A prefix and the same prefix with a trailing space read the same.
+            if h.text.is_empty() || done.iter().any(|d| d.text == h.text) {
+                continue;
+            }
+            h.confidence = score;
+            n += 1;
+        }
+        let top = out.first().map_or(0.0, |h| h.confidence);
+        let total: f32 = out[..n].iter().map(|h| (h.confidence - top).exp()).sum();
+        for h in &mut out[..n] {
+            h.confidence = (h.confidence - top).exp() / total;
+        }
+        n
+    }
+
+    /// Writes the text and words of the prefix ending at `node`.
+    fn write_prefix(&self, node: u32, text: &mut String, words: &mut Vec<WordSpan>) {
         text.clear();
         words.clear();
-        let best = self.best_beam(finished);
         // Walk back to the root, counting, then write forwards by walking again per word.
-        let mut n = best.node;
+        let mut n = node;
         let mut len = 0usize;
         while n != 0 && n != NONE {
             len += 1;
@@ -685,7 +740,7 @@ impl Decoder {
         let ascii = self.symbols.iter().all(|c| c.is_ascii());
         if ascii {
             bytes.resize(len, b' ');
-            let mut n = best.node;
+            let mut n = node;
             let mut i = len;
             let mut word_end = NONE;
             let mut word_sum = 0.0f32;
@@ -724,7 +779,7 @@ impl Decoder {
             *text = String::from_utf8(bytes).unwrap_or_default();
         } else {
             *text = String::from_utf8(bytes).unwrap_or_default();
-            let mut n = best.node;
+            let mut n = node;
             let mut rev = Vec::new();
             while n != 0 && n != NONE {
                 rev.push(self.symbols[self.nodes[n as usize].symbol as usize]);
@@ -819,6 +874,37 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(decode(opts, None, &[], &lp).0, "a");
+    }
+
+    #[test]
+    fn n_best_lists_distinct_texts_best_first() {
+        // "c?t": the middle step is 'a' 0.5, 'o' 0.3, 'u' 0.2.
+        let n = vocab().len();
+        let mut lp = frames("c_x_t", 0.9);
+        for (c, p) in [('a', 0.5f32), ('o', 0.3), ('u', 0.2)] {
+            lp[2 * n + id(c)] = p.ln();
+        }
+        lp[2 * n + id('x')] = (1e-6f32).ln();
+        let v = vocab();
+        let mut d = Decoder::new(&v, 0, DecoderOptions::default(), None, &[]).unwrap();
+        for step in lp.chunks(n) {
+            d.step(step).unwrap();
+        }
+        let mut out = Vec::new();
+        assert_eq!(d.n_best(3, &mut out), 3);
+        let texts: Vec<&str> = out.iter().map(|h| h.text.as_str()).collect();
+        assert_eq!(texts, ["cat", "cot", "cut"]);
+        let conf: Vec<f32> = out.iter().map(|h| h.confidence).collect();
+        assert!(conf[0] > conf[1] && conf[1] > conf[2], "{conf:?}");
+        assert!((conf.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        assert!((conf[0] / conf[1] - 5.0 / 3.0).abs() < 0.05, "{conf:?}");
+        let (mut best, mut words) = (String::new(), Vec::new());
+        d.best(true, &mut best, &mut words);
+        assert_eq!(best, out[0].text);
+        assert_eq!(words, out[0].words);
+        // Asking again reuses the entries; asking for fewer writes fewer.
+        assert_eq!(d.n_best(1, &mut out), 1);
+        assert_eq!(out[0].text, "cat");
     }
 
     /// Steps where "world" and "word" are nearly tied acoustically.

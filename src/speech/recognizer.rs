@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use super::SpeechError;
 use super::acoustic::{AcousticModel, AcousticState, SpeechConfig};
-use super::ctc::{Decoder, DecoderOptions, HotWord, WordSpan};
+use super::ctc::{Decoder, DecoderOptions, HotWord, Hypothesis, WordSpan};
 use super::endpoint::{EndReason, EndpointOptions, Endpointer};
 use super::features::FrontEnd;
 use super::lm::NgramLm;
@@ -30,6 +30,9 @@ pub struct RecognizerOptions {
     pub endpoint: EndpointOptions,
     /// Words to favour.
     pub hot_words: Vec<HotWord>,
+    /// With n > 0, each final also carries the n best distinct texts of the utterance
+    /// ([`Utterance::alternatives`]).
+    pub alternatives: usize,
 }
 
 /// A recognised word; its text is in the [`Utterance`].
@@ -55,9 +58,20 @@ pub struct Utterance {
     pub end: f64,
     /// Why it ended.
     pub reason: Option<EndReason>,
+    alternatives: Vec<Alternative>,
+    alternative_count: usize,
 }
 
-impl Utterance {
+/// One of an utterance's n best texts (see [`RecognizerOptions::alternatives`]).
+#[derive(Clone, Debug, Default)]
+pub struct Alternative {
+    text: String,
+    words: Vec<Word>,
+    /// Its share of the probability of the n best, 0 to 1.
+    pub confidence: f32,
+}
+
+impl Alternative {
     /// The text: words separated by single spaces.
     pub fn text(&self) -> &str {
         &self.text
@@ -65,9 +79,28 @@ impl Utterance {
 
     /// The words with their text.
     pub fn words(&self) -> impl Iterator<Item = (&str, &Word)> {
-        self.words
-            .iter()
-            .map(|w| (&self.text[w.text.0..w.text.1], w))
+        with_text(&self.text, &self.words)
+    }
+}
+
+fn with_text<'a>(text: &'a str, words: &'a [Word]) -> impl Iterator<Item = (&'a str, &'a Word)> {
+    words.iter().map(|w| (&text[w.text.0..w.text.1], w))
+}
+
+impl Utterance {
+    /// The n best texts, best first (empty unless [`RecognizerOptions::alternatives`] is set).
+    pub fn alternatives(&self) -> &[Alternative] {
+        &self.alternatives[..self.alternative_count]
+    }
+
+    /// The text: words separated by single spaces.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The words with their text.
+    pub fn words(&self) -> impl Iterator<Item = (&str, &Word)> {
+        with_text(&self.text, &self.words)
     }
 
     /// Number of words.
@@ -100,6 +133,8 @@ pub struct Transcriber {
     step_seconds: f64,
     steps: u64,
     utterance_start: u64,
+    n_best: usize,
+    hypotheses: Vec<Hypothesis>,
 }
 
 impl Transcriber {
@@ -140,6 +175,8 @@ impl Transcriber {
             step_seconds,
             steps: 0,
             utterance_start: 0,
+            n_best: opts.alternatives,
+            hypotheses: Vec::with_capacity(opts.alternatives),
         })
     }
 
@@ -204,15 +241,29 @@ impl Transcriber {
             let base = self.utterance_start;
             let step_seconds = self.step_seconds;
             let secs = |step: u32| (base + step as u64) as f64 * step_seconds;
-            u.words.extend(self.spans.iter().map(|s| Word {
+            let word = |s: &WordSpan| Word {
                 start: secs(s.start),
                 end: secs(s.end),
                 conf: s.conf,
                 text: s.text,
-            }));
+            };
+            u.words.extend(self.spans.iter().map(word));
             u.start = u.words.first().map_or(secs(0), |w| w.start);
             u.end = u.words.last().map_or(secs(0), |w| w.end);
             u.reason = Some(reason);
+            u.alternative_count = 0;
+            if self.n_best > 0 {
+                let n = self.decoder.n_best(self.n_best, &mut self.hypotheses);
+                u.alternatives
+                    .resize_with(n.max(u.alternatives.len()), Default::default);
+                for (h, a) in self.hypotheses[..n].iter().zip(&mut u.alternatives) {
+                    a.text.clone_from(&h.text);
+                    a.confidence = h.confidence;
+                    a.words.clear();
+                    a.words.extend(h.words.iter().map(word));
+                }
+                u.alternative_count = n;
+            }
             if !u.text.is_empty() {
                 sink(Event::Final(u));
             }
