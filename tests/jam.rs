@@ -32,17 +32,60 @@ const SIXTEENTH: f64 = QUARTER / 4.0;
 struct Jam {
     child: Child,
     lines: mpsc::Receiver<String>,
+    /// Where `reprise serve` listens.
+    addr: Option<String>,
 }
 
 impl Jam {
     fn start(model: &Path, extra: &[&str], env: &[(&str, &str)]) -> Jam {
+        let mut args = vec!["jam", "--model", model.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        Jam::spawn(&args, env)
+    }
+
+    /// `reprise serve` with this configuration file and nothing but the live jam.
+    fn serve(config: &Path) -> Jam {
+        let config = config.to_str().unwrap();
+        let mut jam = Jam::spawn(
+            &["serve", "--config", config, "--listen", "127.0.0.1:0"],
+            &[],
+        );
+        // The first line on stdout says where it listens.
+        let mut line = String::new();
+        BufReader::new(jam.child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line.trim().strip_prefix("reprise serve: listening on ");
+        jam.addr = Some(
+            addr.unwrap_or_else(|| panic!("no address line: {line:?}"))
+                .into(),
+        );
+        jam
+    }
+
+    /// `GET path` from `reprise serve`: the body.
+    fn get(&self, path: &str) -> String {
+        use std::io::{Read, Write};
+        let mut tcp = std::net::TcpStream::connect(self.addr.as_deref().unwrap()).unwrap();
+        write!(
+            tcp,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut reply = String::new();
+        tcp.read_to_string(&mut reply).unwrap();
+        reply.split_once("\r\n\r\n").unwrap().1.to_owned()
+    }
+
+    fn spawn(args: &[&str], env: &[(&str, &str)]) -> Jam {
         let mut command = Command::new(env!("CARGO_BIN_EXE_reprise"));
         command
-            .args(["jam", "--model", model.to_str().unwrap()])
-            .args(extra)
+            .args(args)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Plain log lines (`key=value`), without colour codes.
+            .env("NO_COLOR", "1");
         for (k, v) in env {
             command.env(k, v);
         }
@@ -54,7 +97,11 @@ impl Jam {
                 let _ = tx.send(line);
             }
         });
-        Jam { child, lines }
+        Jam {
+            child,
+            lines,
+            addr: None,
+        }
     }
 
     /// Waits for a stderr line containing `part`; all lines seen so far on failure.
@@ -241,12 +288,32 @@ fn session(
     stop_bars: f64,
 ) -> (Grid, Vec<MidiEvent>) {
     let model = model_dir();
-    let (mut out, mut input) = daw_ports(tag);
     let (port_in, port_out) = (format!("{tag} out"), format!("{tag} in"));
     let mut all = vec!["--in", &port_in, "--out", &port_out];
     all.extend_from_slice(args);
-    let mut jam = Jam::start(model.path(), &all, &[]);
-    jam.wait_for("listening on", Duration::from_secs(20))
+    let (grid, events, _) = play_session(
+        tag,
+        || Jam::start(model.path(), &all, &[]),
+        ("listening on", "notes in"),
+        (extra, |_: &Jam| {}),
+        stop_bars,
+    );
+    (grid, events)
+}
+
+/// [`session`] with any program that answers on "TAG in": `start` runs it once the DAW's
+/// ports exist; `marks` are the stderr lines that say it listens and that it stopped cleanly;
+/// `then` sees it after the DAW's Stop, before SIGTERM. Also returns the stderr after that.
+fn play_session(
+    tag: &str,
+    start: impl FnOnce() -> Jam,
+    marks: (&str, &str),
+    (extra, then): (Vec<(u64, Vec<u8>)>, impl FnOnce(&Jam)),
+    stop_bars: f64,
+) -> (Grid, Vec<MidiEvent>, String) {
+    let (mut out, mut input) = daw_ports(tag);
+    let mut jam = start();
+    jam.wait_for(marks.0, Duration::from_secs(20))
         .unwrap_or_else(|seen| panic!("reprise did not start:\n{seen}"));
     let t0 = now_us() + 300_000;
     let stop_at = t0 + (stop_bars * BAR + SIXTEENTH / 2.0) as u64;
@@ -260,9 +327,10 @@ fn session(
         ticks: daw::tick_times(&plan, &sent),
     };
     let events = daw::collect(&mut input, stop_at + 500_000);
+    then(&jam);
     let (code, rest) = jam.terminate();
     assert_eq!(code, Some(0), "{rest}");
-    assert!(rest.contains("notes in"), "{rest}");
+    assert!(rest.contains(marks.1), "{rest}");
     input.close();
     out.close();
     let ons = note_ons(&events);
@@ -281,7 +349,7 @@ fn session(
         "notes after Stop"
     );
     assert_nothing_hangs(&events, stop_at);
-    (grid, events)
+    (grid, events, rest)
 }
 
 #[test]
@@ -340,6 +408,48 @@ fn a_looped_response_repeats_bar_for_bar() {
             "bar {bar} differs from bar 2"
         );
     }
+}
+
+#[test]
+fn the_daemon_runs_a_live_jam_from_its_configuration() {
+    let _lock = devices();
+    let model = model_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("reprise.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[speech]\nenabled = false\n[music]\nenabled = false\n\
+             [live.jam]\ninput = \"dawd out\"\noutput = \"dawd in\"\nmodel = {:?}\n\
+             bars = 2\nseed = 3\n",
+            model.path()
+        ),
+    )
+    .unwrap();
+    // The daemon logs at info level on stderr: the jam's start, and its counters at SIGTERM.
+    let health = |jam: &Jam| {
+        let v: serde_json::Value = serde_json::from_str(&jam.get("/health")).unwrap();
+        let j = &v["jam"];
+        assert_eq!(j["running"], true, "{v}");
+        assert_eq!(j["notes_in"], 4, "{v}");
+        assert_eq!(j["responses"], 1, "{v}");
+        assert!(j["notes_out"].as_u64().unwrap() > 0, "{v}");
+        assert!(j["output"].as_str().unwrap().ends_with(":dawd in"), "{v}");
+    };
+    let (grid, events, rest) = play_session(
+        "dawd",
+        || Jam::serve(&config),
+        ("live jam started", "live jam stopped"),
+        (vec![], health),
+        3.5,
+    );
+    assert!(rest.contains("notes_in=4"), "{rest}");
+    let ons = note_ons(&events);
+    assert!(!grid.pattern(&ons, 32, 16).is_empty(), "bar 2 is silent");
+    assert!(
+        !grid.pattern(&ons, 48, 8).is_empty(),
+        "the response stopped after one bar"
+    );
 }
 
 #[test]

@@ -77,13 +77,9 @@ pub fn jam_command(args: JamArgs) -> anyhow::Result<()> {
     if !(1..=16).contains(&args.channel) {
         anyhow::bail!("--channel must be 1..=16 (got {})", args.channel);
     }
-    let port = |name: &Option<String>, default: &str| match name {
-        Some(n) => PortSpec::Named(n.clone()),
-        None => PortSpec::Virtual(default.to_owned()),
-    };
     let opts = JamOptions {
-        input: port(&args.input, "reprise in"),
-        output: port(&args.output, "reprise out"),
+        input: PortSpec::named_or_virtual(args.input.as_deref(), "reprise in"),
+        output: PortSpec::named_or_virtual(args.output.as_deref(), "reprise out"),
         bpm: args.bpm,
         bars: args.bars,
         beats_per_bar: args.beats_per_bar,

@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::engine::Format;
+use crate::music::jam::{CcMap, JamOptions};
+use crate::music::live::PortSpec;
+use crate::music::sample::Sampling;
 use crate::speech::ctc::HotWord;
 
 /// Why a configuration could not be used. Fix the file or the flag; retrying cannot help.
@@ -215,6 +218,113 @@ impl Default for EngineSection {
 pub struct LiveSection {
     /// `[live.microphone]`: transcribe an input device and broadcast its results.
     pub microphone: Option<MicrophoneSection>,
+    /// `[live.jam]`: call and response with a DAW over MIDI ports, as `reprise jam` does.
+    pub jam: Option<JamSection>,
+}
+
+/// `[live.jam]`: the options of `reprise jam` (same names, same defaults).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JamSection {
+    /// Port to listen to (the DAW's MIDI output); a virtual port "reprise in" when absent.
+    pub input: Option<String>,
+    /// Port to answer on (the DAW's MIDI input); a virtual port "reprise out" when absent.
+    pub output: Option<String>,
+    /// Music model folder; `music.model` (else the bundled `music-default`) when absent.
+    pub model: Option<PathBuf>,
+    /// Tempo when the DAW sends no MIDI clock.
+    pub bpm: f64,
+    /// Response length in bars.
+    pub bars: u32,
+    /// Quarter notes per bar.
+    pub beats_per_bar: u8,
+    /// Bars of silence that end a call.
+    pub call_end_bars: u32,
+    /// Sampling temperature.
+    pub temperature: f32,
+    /// Nucleus threshold.
+    pub top_p: f32,
+    /// auto, off, or e.g. "C:major".
+    pub scale: String,
+    /// Most notes sounding at once.
+    pub max_voices: Option<usize>,
+    /// Output MIDI channel, 1 to 16.
+    pub channel: u8,
+    /// Shift of every output time in milliseconds (negative: earlier).
+    pub offset_ms: f64,
+    /// Repeat the last response until a new call.
+    #[serde(rename = "loop")]
+    pub looping: bool,
+    /// Listen for the next call while answering.
+    pub overlap: bool,
+    /// No response note-ons while the user holds notes.
+    pub mute_while_playing: bool,
+    /// Random seed of the first response.
+    pub seed: u64,
+}
+
+impl Default for JamSection {
+    fn default() -> Self {
+        let o = JamOptions::default();
+        JamSection {
+            input: None,
+            output: None,
+            model: None,
+            bpm: o.bpm,
+            bars: o.bars,
+            beats_per_bar: o.beats_per_bar,
+            call_end_bars: o.call_end_bars,
+            temperature: o.sampling.temperature,
+            top_p: o.sampling.top_p,
+            scale: "off".into(),
+            max_voices: o.max_voices,
+            channel: o.channel + 1,
+            offset_ms: o.offset_ms,
+            looping: o.looping,
+            overlap: o.overlap,
+            mute_while_playing: o.mute_while_playing,
+            seed: o.seed,
+        }
+    }
+}
+
+impl JamSection {
+    /// The jam's options, checked.
+    pub fn options(&self) -> Result<JamOptions, ConfigError> {
+        let bad = |message: String| ConfigError::Value {
+            key: "live.jam",
+            message,
+        };
+        if !(1..=16).contains(&self.channel) {
+            return Err(bad(format!(
+                "channel must be 1 to 16 (got {})",
+                self.channel
+            )));
+        }
+        let opts = JamOptions {
+            input: PortSpec::named_or_virtual(self.input.as_deref(), "reprise in"),
+            output: PortSpec::named_or_virtual(self.output.as_deref(), "reprise out"),
+            bpm: self.bpm,
+            bars: self.bars,
+            beats_per_bar: self.beats_per_bar,
+            call_end_bars: self.call_end_bars,
+            sampling: Sampling {
+                temperature: self.temperature,
+                top_p: self.top_p,
+            },
+            scale: self.scale.parse().map_err(bad)?,
+            max_voices: self.max_voices,
+            channel: self.channel - 1,
+            offset_ms: self.offset_ms,
+            looping: self.looping,
+            overlap: self.overlap,
+            mute_while_playing: self.mute_while_playing,
+            cc: CcMap::default(),
+            seed: self.seed,
+        };
+        opts.validate().map_err(|e| bad(e.to_string()))?;
+        Ok(opts)
+    }
 }
 
 /// `[live.microphone]`.
@@ -287,6 +397,9 @@ impl ServeConfig {
         self.speech_format()?;
         self.hot_words()?;
         self.music_format()?;
+        if let Some(jam) = &self.live.jam {
+            jam.options()?;
+        }
         let l = &self.limits;
         check(
             l.max_sessions >= 1,
@@ -463,9 +576,19 @@ mod tests {
             max_batch = 16
             [live.microphone]
             device = "default"
+            [live.jam]
+            input = "DAW out"
+            bars = 4
+            loop = true
+            channel = 10
+            scale = "C:major"
             "#,
         )
         .unwrap();
+        let jam = c.live.jam.as_ref().unwrap().options().unwrap();
+        assert_eq!(jam.input, PortSpec::Named("DAW out".into()));
+        assert_eq!(jam.output, PortSpec::Virtual("reprise out".into()));
+        assert_eq!((jam.bars, jam.channel, jam.looping), (4, 9, true));
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.speech.beam, 4);
         assert_eq!(c.speech_format().unwrap(), Some(Format::Int8));
@@ -486,6 +609,7 @@ mod tests {
             ("[speech]\nbeem = 3", "beem"),
             ("[limits]\nmax_session = 3", "max_session"),
             ("[live.microphone]\ndevcie = \"x\"", "devcie"),
+            ("[live.jam]\nbpn = 90", "bpn"),
             ("[nonsense]\na = 1", "nonsense"),
         ] {
             let e = parse(text).unwrap_err().to_string();
@@ -506,6 +630,9 @@ mod tests {
             ("[engine]\nmax_batch = 0", "engine.max_batch"),
             ("log_level = \"loud\"", "log_level"),
             ("[speech]\nhot_words = [\"x:y\"]", "speech.hot_words"),
+            ("[live.jam]\nbars = 0", "live.jam"),
+            ("[live.jam]\nchannel = 17", "live.jam"),
+            ("[live.jam]\nscale = \"H:minor\"", "live.jam"),
         ] {
             let e = parse(text).unwrap_err().to_string();
             assert!(e.contains(key), "{text}: {e}");

@@ -22,8 +22,8 @@ pub mod session;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, watch};
@@ -37,6 +37,7 @@ use self::music::MusicService;
 use self::server::App;
 use crate::audio::device::HostChoice;
 use crate::audio::{BlockSource, Capture, CaptureConfig};
+use crate::music::jam::Jam;
 use crate::music::model::MusicModel;
 use crate::render::Instruments;
 use crate::speech::lm::NgramLm;
@@ -65,6 +66,9 @@ pub enum DaemonError {
     /// The live microphone could not be opened.
     #[error("live microphone: {0}")]
     Microphone(String),
+    /// The live jam could not start.
+    #[error("live jam: {0}")]
+    Jam(String),
     /// Threads or the runtime could not start, or the server failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -99,6 +103,7 @@ struct Loaded {
     recognizer: RecognizerOptions,
     music: Option<MusicService>,
     microphone_model: Option<AcousticModel>,
+    jam_model: Option<MusicModel>,
 }
 
 fn load(config: &ServeConfig, metrics: &Arc<Metrics>) -> Result<Loaded, DaemonError> {
@@ -180,12 +185,27 @@ fn load(config: &ServeConfig, metrics: &Arc<Metrics>) -> Result<Loaded, DaemonEr
     } else {
         None
     };
+    let jam_model = match &config.live.jam {
+        Some(section) => {
+            let dir = section
+                .model
+                .clone()
+                .or_else(|| config.music.model.clone())
+                .unwrap_or_else(|| crate::models::bundled("music-default"));
+            Some(
+                MusicModel::load(&dir, config.music_format()?)
+                    .map_err(|e| model_error("jam music model", &dir, e))?,
+            )
+        }
+        None => None,
+    };
     Ok(Loaded {
         engine,
         lm,
         recognizer,
         music,
         microphone_model,
+        jam_model,
     })
 }
 
@@ -289,6 +309,20 @@ pub fn run(config: ServeConfig, ready: impl FnOnce(SocketAddr)) -> Result<(), Da
         }
         _ => (None, None),
     };
+    let jam = match (&config.live.jam, loaded.jam_model) {
+        (Some(section), Some(model)) => {
+            let jam = Jam::start(model, section.options()?)
+                .map_err(|e| DaemonError::Jam(e.to_string()))?;
+            info!(
+                input = jam.input_name(),
+                output = jam.output_name(),
+                "live jam started"
+            );
+            Some(jam)
+        }
+        _ => None,
+    };
+    let jam = Arc::new(Mutex::new(jam));
     let shutdown_seconds = config.limits.shutdown_seconds;
     let listen = config.listen;
     let app = Arc::new(App::new(
@@ -300,6 +334,7 @@ pub fn run(config: ServeConfig, ready: impl FnOnce(SocketAddr)) -> Result<(), Da
         Arc::clone(&metrics),
         stop_rx.clone(),
         live,
+        Arc::clone(&jam),
         token,
     ));
     let result = runtime.block_on(async {
@@ -348,6 +383,20 @@ pub fn run(config: ServeConfig, ready: impl FnOnce(SocketAddr)) -> Result<(), Da
     });
     if let Some(thread) = microphone {
         let _ = thread.join();
+    }
+    let jam = jam.lock().ok().and_then(|mut j| j.take());
+    if let Some(jam) = jam {
+        // Stopping sends every note-off and All Notes Off before the ports close.
+        match jam.stop() {
+            Ok(s) => info!(
+                notes_in = s.notes_in,
+                notes_out = s.notes_out,
+                responses = s.responses,
+                late = s.late,
+                "live jam stopped"
+            ),
+            Err(e) => warn!(error = %e, "live jam stopped with an error"),
+        }
     }
     runtime.shutdown_timeout(Duration::from_secs(1));
     // The inference threads stop once the last session is gone.

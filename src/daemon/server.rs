@@ -7,7 +7,7 @@
 //! threads, music on the blocking pool).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -26,6 +26,7 @@ use super::engine::SpeechEngine;
 use super::metrics::Metrics;
 use super::music::{ContinueQuery, MusicRequestError, MusicService, RenderQuery};
 use super::session;
+use crate::music::jam::Jam;
 use crate::speech::RecognizerOptions;
 use crate::speech::lm::NgramLm;
 
@@ -47,6 +48,9 @@ pub struct App {
     pub shutdown: watch::Receiver<bool>,
     /// Results of the live microphone, as protocol messages.
     pub live: Option<broadcast::Sender<Arc<str>>>,
+    /// The live jam, while it runs (its status is read for `/health`; the lock is never
+    /// taken on the jam's own threads).
+    pub jam: Arc<Mutex<Option<Jam>>>,
     token: Option<String>,
     sessions: Arc<Semaphore>,
     music_jobs: Semaphore,
@@ -64,6 +68,7 @@ impl App {
         metrics: Arc<Metrics>,
         shutdown: watch::Receiver<bool>,
         live: Option<broadcast::Sender<Arc<str>>>,
+        jam: Arc<Mutex<Option<Jam>>>,
         token: Option<String>,
     ) -> App {
         App {
@@ -77,6 +82,7 @@ impl App {
             metrics,
             shutdown,
             live,
+            jam,
             token,
         }
     }
@@ -252,6 +258,7 @@ async fn health(State(app): State<Arc<App>>) -> Response {
         "speech": app.engine.is_some(),
         "music": app.music.is_some(),
         "live": app.live.is_some(),
+        "jam": jam_status(&app.jam),
     });
     let code = if stopping {
         StatusCode::SERVICE_UNAVAILABLE
@@ -264,6 +271,27 @@ async fn health(State(app): State<Arc<App>>) -> Response {
         body.to_string(),
     )
         .into_response()
+}
+
+/// The live jam's counters, or null without one.
+fn jam_status(jam: &Mutex<Option<Jam>>) -> serde_json::Value {
+    let guard = jam.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(jam) = guard.as_ref() else {
+        return serde_json::Value::Null;
+    };
+    let s = jam.status();
+    serde_json::json!({
+        "running": !jam.is_finished(),
+        "state": format!("{:?}", s.state).to_lowercase(),
+        "bpm": s.bpm,
+        "notes_in": s.notes_in,
+        "notes_out": s.notes_out,
+        "responses": s.responses,
+        "late": s.late,
+        "dropped": s.dropped,
+        "input": jam.input_name(),
+        "output": jam.output_name(),
+    })
 }
 
 async fn metrics(

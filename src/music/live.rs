@@ -146,6 +146,16 @@ pub enum PortSpec {
     Virtual(String),
 }
 
+impl PortSpec {
+    /// The named port, or without a name a new virtual port called `default`.
+    pub fn named_or_virtual(name: Option<&str>, default: &str) -> PortSpec {
+        match name {
+            Some(n) => PortSpec::Named(n.to_owned()),
+            None => PortSpec::Virtual(default.to_owned()),
+        }
+    }
+}
+
 /// The MIDI ports the system offers.
 #[derive(Clone, Debug, Default)]
 pub struct MidiPorts {
