@@ -7,7 +7,9 @@
 //! 99th-percentile lag passes 200 ms; the last N that kept every stream under it is the
 //! figure. Memory per stream is the daemon's resident memory with N streams open, less its
 //! memory with none, over N. `--soak SECONDS` instead runs streams that come and go (each
-//! lives 5–60 s) at `--streams N` for that long and prints the daemon's RSS every 10 s.
+//! lives 5–60 s) at `--streams N` for that long and prints, every 10 s, the daemon's RSS, the
+//! streams finished so far, those cut short (fewer replies than messages sent) and the replies'
+//! 99th-percentile lag in that window.
 //!
 //!   cargo bench --bench serve_load -- [--model DIR] [--start N] [--step N] [--seconds S]
 //!   cargo bench --bench serve_load -- --soak 3600 --streams 50
@@ -252,14 +254,27 @@ async fn soak(a: &Args, seconds: f64, audio: Arc<Vec<u8>>) {
     let mut running = tokio::task::JoinSet::new();
     let mut report = Instant::now();
     let mut samples = Vec::new();
+    let (mut finished, mut cut_short) = (0u64, 0u64);
+    let mut window: Vec<Duration> = Vec::new();
     while Instant::now() < end {
         while running.len() < a.streams {
             let life = 5.0 + (next() % 55) as f64;
             let offset = (next() % 1_000_000) as usize * 2;
-            running.spawn(stream(daemon.url.clone(), Arc::clone(&audio), offset, life));
+            let url = daemon.url.clone();
+            let audio = Arc::clone(&audio);
+            running.spawn(async move {
+                let lags = stream(url, audio, offset, life).await;
+                (lags, (life * 5.0) as usize)
+            });
         }
         tokio::select! {
-            _ = running.join_next() => {}
+            Some(done) = running.join_next() => {
+                if let Ok((lags, sent)) = done {
+                    finished += 1;
+                    cut_short += u64::from(lags.len() < sent);
+                    window.extend(lags);
+                }
+            }
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
         }
         if report.elapsed() >= Duration::from_secs(10) {
@@ -267,16 +282,20 @@ async fn soak(a: &Args, seconds: f64, audio: Arc<Vec<u8>>) {
             let rss = daemon.rss_kib();
             samples.push(rss);
             println!(
-                "t={:.0}s rss_kib={rss}",
-                seconds - (end - Instant::now()).as_secs_f64()
+                "t={:.0}s rss_kib={rss} streams_finished={finished} cut_short={cut_short} lag_p99_ms={:.1}",
+                seconds - (end - Instant::now()).as_secs_f64(),
+                p99(&mut window).as_secs_f64() * 1e3
             );
+            window.clear();
         }
     }
     running.shutdown().await;
     if let (Some(first), Some(last), Some(max)) =
         (samples.first(), samples.last(), samples.iter().max())
     {
-        println!("soak_rss_kib first={first} last={last} max={max}");
+        println!(
+            "soak_rss_kib first={first} last={last} max={max} streams_finished={finished} cut_short={cut_short}"
+        );
     }
 }
 
