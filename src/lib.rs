@@ -23,3 +23,9 @@ mod names;
 pub mod render;
 pub mod rt;
 pub mod speech;
+
+// Unit tests may check that a path does not allocate (`assert_no_alloc` counts what is
+// allocated inside its scope and passes everything else through).
+#[cfg(test)]
+#[global_allocator]
+static TEST_ALLOCATOR: assert_no_alloc::AllocDisabler = assert_no_alloc::AllocDisabler;

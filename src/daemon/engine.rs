@@ -91,6 +91,9 @@ struct Slot {
     steps: Consumer<f32>,
     commands: Consumer<Command>,
     replies: mpsc::Sender<Reply>,
+    /// Partial texts' buffers, handed back by the session once sent, so that a partial reply
+    /// does not allocate on this thread.
+    spare: Consumer<String>,
     shared: Arc<SlotShared>,
     consumed: u64,
     finals: Vec<FinalResult>,
@@ -158,7 +161,10 @@ impl Slot {
             };
             let reply = match command {
                 Command::Reply { .. } if self.finals.is_empty() => {
-                    Reply::Partial(self.transcriber.partial().to_string())
+                    let mut text = self.spare.pop().unwrap_or_default();
+                    text.clear();
+                    text.push_str(self.transcriber.partial());
+                    Reply::Partial(text)
                 }
                 Command::Reply { .. } => Reply::Result(std::mem::take(&mut self.finals)),
                 Command::Final { .. } => {
@@ -199,10 +205,24 @@ pub struct StreamHandle {
     steps: Producer<f32>,
     commands: Producer<Command>,
     replies: mpsc::Receiver<Reply>,
+    recycle: Producer<String>,
     shared: Arc<SlotShared>,
     worker: Thread,
     step_len: usize,
     written: u64,
+}
+
+/// Partial-text buffers per session: one partial in flight and one waiting.
+const SPARE_TEXTS: usize = 2;
+
+/// The ring that hands a session's partial-text buffers back to its inference thread, filled
+/// with buffers as long as the longest partial.
+fn spare_texts(transcriber: &Transcriber) -> (Producer<String>, Consumer<String>) {
+    let (mut recycle, spare) = RingBuffer::new(SPARE_TEXTS);
+    for _ in 0..SPARE_TEXTS {
+        let _ = recycle.push(String::with_capacity(transcriber.max_text_len()));
+    }
+    (recycle, spare)
 }
 
 impl SpeechEngine {
@@ -276,6 +296,7 @@ impl SpeechEngine {
         let (steps_tx, steps_rx) = RingBuffer::new(self.queue_steps * self.step_len);
         let (commands_tx, commands_rx) = RingBuffer::new(8);
         let (reply_tx, reply_rx) = mpsc::channel(8);
+        let (recycle, spare) = spare_texts(&transcriber);
         let shared = Arc::new(SlotShared {
             want_space: AtomicBool::new(false),
         });
@@ -285,6 +306,7 @@ impl SpeechEngine {
             steps: steps_rx,
             commands: commands_rx,
             replies: reply_tx,
+            spare,
             shared: Arc::clone(&shared),
             consumed: 0,
             finals: Vec::with_capacity(4),
@@ -299,6 +321,7 @@ impl SpeechEngine {
             steps: steps_tx,
             commands: commands_tx,
             replies: reply_rx,
+            recycle,
             shared,
             worker: worker.thread.clone(),
             step_len: self.step_len,
@@ -336,6 +359,11 @@ impl StreamHandle {
     /// Values per step in the ring (the model's step and its level).
     pub fn step_len(&self) -> usize {
         self.step_len
+    }
+
+    /// Hands a partial's text back once it has been sent, for the next partial to reuse.
+    pub fn recycle(&mut self, text: String) {
+        let _ = self.recycle.push(text);
     }
 
     /// Queues steps (each `step_len` values: the front end's step, then its level in dB),
@@ -539,5 +567,86 @@ impl Runner {
                 .engine_busy_ns
                 .add(started.elapsed().as_nanos() as u64);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::speech::RecognizerOptions;
+
+    /// A slot as an inference thread holds it, and the session's ends of its rings.
+    fn slot() -> (
+        Box<Slot>,
+        Producer<Command>,
+        mpsc::Receiver<Reply>,
+        Producer<String>,
+    ) {
+        let mut vocabulary = vec!["<blank>".to_string(), " ".into()];
+        vocabulary.extend(('a'..='z').map(|c| c.to_string()));
+        let config = SpeechConfig {
+            front_end: crate::speech::features::tests::config(),
+            vocabulary,
+            blank: 0,
+        };
+        let transcriber = Transcriber::new(&config, None, &RecognizerOptions::default()).unwrap();
+        let (_, steps) = RingBuffer::new(8);
+        let (commands_tx, commands) = RingBuffer::new(8);
+        let (replies, replies_rx) = mpsc::channel(8);
+        let (recycle, spare) = spare_texts(&transcriber);
+        let slot = Box::new(Slot {
+            state: AcousticState::empty(),
+            transcriber,
+            steps,
+            commands,
+            replies,
+            spare,
+            shared: Arc::new(SlotShared {
+                want_space: AtomicBool::new(false),
+            }),
+            consumed: 0,
+            finals: Vec::with_capacity(4),
+        });
+        (slot, commands_tx, replies_rx, recycle)
+    }
+
+    #[test]
+    fn partial_replies_reuse_the_sessions_buffers() {
+        let (mut slot, mut commands, mut replies, mut recycle) = slot();
+        let metrics = Metrics::default();
+        // Steps that spell "hello" loudly, so that the partial has text.
+        for c in "hello".chars() {
+            let k = 2 + (c as usize - 'a' as usize);
+            let row: Vec<f32> = (0..28).map(|i| if i == k { -0.01 } else { -9.0 }).collect();
+            slot.transcriber.step(&row, -20.0, &mut |_| {}).unwrap();
+            let blank: Vec<f32> = (0..28).map(|i| if i == 0 { -0.01 } else { -9.0 }).collect();
+            slot.transcriber.step(&blank, -20.0, &mut |_| {}).unwrap();
+        }
+        assert!(slot.transcriber.partial().starts_with("hello"));
+        // Warm up the reply channel (tokio allocates its first block of slots).
+        commands.push(Command::Reply { after: 0 }).unwrap();
+        slot.service(&metrics);
+        let Ok(Reply::Partial(text)) = replies.try_recv() else {
+            panic!("no partial");
+        };
+        let _ = recycle.push(text);
+        let mut allocations = 0;
+        for _ in 0..20 {
+            commands.push(Command::Reply { after: 0 }).unwrap();
+            assert_no_alloc::reset_violation_count();
+            assert_no_alloc::assert_no_alloc(|| {
+                slot.service(&metrics);
+            });
+            allocations += assert_no_alloc::violation_count();
+            // The session sends the text, then hands the buffer back.
+            let Ok(Reply::Partial(text)) = replies.try_recv() else {
+                panic!("no partial");
+            };
+            let _ = recycle.push(text);
+        }
+        assert_eq!(
+            allocations, 0,
+            "partial replies allocated {allocations} times"
+        );
     }
 }

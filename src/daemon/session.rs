@@ -172,10 +172,16 @@ impl Session {
             .ok_or_else(|| End::Error(close::SERVER_ERROR, "no stream".into()))
     }
 
-    fn render(&self, reply: Reply) -> Result<String, End> {
+    fn render(&mut self, reply: Reply) -> Result<String, End> {
         let metrics = &self.app.metrics;
         match reply {
-            Reply::Partial(text) => Ok(partial_json(&text)),
+            Reply::Partial(text) => {
+                let json = partial_json(&text);
+                if let Some(stream) = self.stream.as_mut() {
+                    stream.handle.recycle(text);
+                }
+                Ok(json)
+            }
             Reply::Result(finals) | Reply::Final(finals) => {
                 metrics
                     .results_total

@@ -69,6 +69,15 @@ pub struct LstmState {
 }
 
 impl LstmState {
+    /// A state of no layers, for tests that never step it.
+    #[cfg(test)]
+    pub(crate) fn empty() -> LstmState {
+        LstmState {
+            h: Vec::new(),
+            c: Vec::new(),
+        }
+    }
+
     /// Back to the initial (all-zero) state.
     pub fn reset(&mut self) {
         self.h.fill(0.0);

@@ -134,6 +134,14 @@ pub struct AcousticState {
 }
 
 impl AcousticState {
+    /// A state of no layers, for tests that never step it.
+    #[cfg(test)]
+    pub(crate) fn empty() -> AcousticState {
+        AcousticState {
+            lstm: LstmState::empty(),
+        }
+    }
+
     /// Back to the start of a stream.
     pub fn reset(&mut self) {
         self.lstm.reset();

@@ -208,6 +208,11 @@ impl Transcriber {
         &self.partial
     }
 
+    /// The longest text an utterance can have (the maximum utterance length in steps).
+    pub fn max_text_len(&self) -> usize {
+        self.partial.capacity()
+    }
+
     /// Steps taken since the start of the stream.
     pub fn steps(&self) -> u64 {
         self.steps
