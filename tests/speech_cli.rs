@@ -50,14 +50,13 @@ fn stdout_of(args: &[&str]) -> String {
 #[test]
 fn jsonl_has_words_with_times_and_confidences() {
     let t = setup();
-    let text = stdout_of(&[
-        "transcribe",
-        s(&t.wav),
-        "--model",
-        s(&t.model),
-        "--format",
-        "jsonl",
-    ]);
+    let jsonl = |extra: &[&str]| {
+        let mut args = vec!["transcribe", s(&t.wav), "--model", s(&t.model)];
+        args.extend_from_slice(&["--format", "jsonl"]);
+        args.extend_from_slice(extra);
+        stdout_of(&args)
+    };
+    let text = jsonl(&[]);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 1, "{text}");
     let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
@@ -84,6 +83,24 @@ fn jsonl_has_words_with_times_and_confidences() {
     // The same words as plain text, and the same again with a greedy decoder's format flags.
     let plain = stdout_of(&["transcribe", s(&t.wav), "--model", s(&t.model)]);
     assert_eq!(plain.trim_end(), v["text"].as_str().unwrap());
+    assert!(segments.iter().all(|s| s.get("alternatives").is_none()));
+
+    // --alternatives 3: each segment lists up to three distinct texts, its own text first.
+    let text = jsonl(&["--alternatives", "3"]);
+    let n_best: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(n_best["text"], v["text"]);
+    for seg in n_best["segments"].as_array().unwrap() {
+        let alts = seg["alternatives"].as_array().expect("alternatives");
+        assert!((1..=3).contains(&alts.len()), "{seg}");
+        assert_eq!(alts[0]["text"], seg["text"]);
+        let conf: Vec<f64> = alts
+            .iter()
+            .map(|a| a["confidence"].as_f64().unwrap())
+            .collect();
+        assert!(conf.windows(2).all(|w| w[0] >= w[1]), "{seg}");
+        // Each confidence is rounded to 0.001.
+        assert!(conf.iter().sum::<f64>() <= 1.0 + 2e-3, "{seg}");
+    }
 }
 
 #[test]

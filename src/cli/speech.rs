@@ -51,6 +51,10 @@ pub struct RecognizerArgs {
     /// Longest utterance in seconds.
     #[arg(long, default_value_t = 20.0)]
     max_utterance: f32,
+    /// With `--format jsonl`, give each utterance its N best distinct texts (with the share of
+    /// probability of each) as `alternatives`.
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=100))]
+    alternatives: u16,
 }
 
 fn find_lm(dir: &Path) -> Option<PathBuf> {
@@ -108,6 +112,7 @@ impl RecognizerArgs {
         opts.decoder.word_bonus = self.word_bonus;
         opts.endpoint.trailing_silence = self.endpoint_silence;
         opts.endpoint.max_utterance = self.max_utterance;
+        opts.alternatives = self.alternatives as usize;
         Ok(Recognizer::new(model, lm, &opts)?)
     }
 }

@@ -20,6 +20,17 @@ pub struct Segment {
     pub end: f64,
     pub text: String,
     pub words: Vec<TimedWord>,
+    /// The n best texts, best first, when asked for.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alternatives: Vec<AlternativeText>,
+}
+
+/// One of an utterance's n best texts.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AlternativeText {
+    pub text: String,
+    /// Its share of the probability of the n best.
+    pub confidence: f32,
 }
 
 impl From<&Utterance> for Segment {
@@ -35,6 +46,14 @@ impl From<&Utterance> for Segment {
                     start: round_ms(t.start),
                     end: round_ms(t.end),
                     conf: (t.conf * 1000.0).round() / 1000.0,
+                })
+                .collect(),
+            alternatives: u
+                .alternatives()
+                .iter()
+                .map(|a| AlternativeText {
+                    text: a.text().to_owned(),
+                    confidence: (a.confidence * 1000.0).round() / 1000.0,
                 })
                 .collect(),
         }
@@ -158,12 +177,14 @@ mod tests {
                     end: 1.25,
                     text: "hello world".into(),
                     words: vec![w("hello", 0.3, 0.7), w("world", 0.8, 1.25)],
+                    alternatives: Vec::new(),
                 },
                 Segment {
                     start: 3661.5,
                     end: 3662.0,
                     text: "again".into(),
                     words: vec![w("again", 3661.5, 3662.0)],
+                    alternatives: Vec::new(),
                 },
             ],
         }
