@@ -4,7 +4,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use reprise::daemon::protocol::{
-    ClientText, FinalResult, ResultStyle, decode_pcm16, parse_text, phrase_words, result_json,
+    AlternativeResult, ClientText, FinalResult, ResultStyle, decode_pcm16, parse_text,
+    phrase_words, result_json,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -12,9 +13,22 @@ fuzz_target!(|data: &[u8]| {
         && let Ok(ClientText::Config(config)) = parse_text(text)
     {
         let words = phrase_words(config.phrase_list.as_deref().unwrap_or(&[]));
+        let timed: Vec<_> = words.iter().map(|w| (w.clone(), 0.0, 1.0, 0.5)).collect();
+        // As many alternatives as asked for, each one of the phrases.
+        let k = config.max_alternatives.unwrap_or(0) as usize;
         let result = FinalResult {
             text: words.join(" "),
-            words: words.iter().map(|w| (w.clone(), 0.0, 1.0, 0.5)).collect(),
+            words: timed.clone(),
+            alternatives: words
+                .iter()
+                .zip(&timed)
+                .take(k)
+                .map(|(w, t)| AlternativeResult {
+                    text: w.clone(),
+                    confidence: 1.0 / k as f32,
+                    words: vec![t.clone()],
+                })
+                .collect(),
         };
         let style = ResultStyle {
             words: config.words.unwrap_or(true),
