@@ -559,6 +559,60 @@ async fn bad_clients_get_errors_and_the_others_go_on() {
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
 }
 
+/// A client that sends as fast as it can and never reads its replies, over a socket with a
+/// tiny receive buffer: its replies back up until the daemon gives up on it. Returns how many
+/// messages it managed to send.
+async fn never_read(addr: SocketAddr) -> usize {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(1024).unwrap();
+    let tcp = socket.connect(addr).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}/"), tcp)
+        .await
+        .unwrap();
+    ws.send(Message::text(r#"{"config": {"sample_rate": 16000}}"#))
+        .await
+        .unwrap();
+    let mut sent = 0;
+    // One sample per message: each is answered with a partial far longer than itself.
+    let one_sample = Message::binary(vec![0u8, 1]);
+    while let Ok(Ok(())) =
+        tokio::time::timeout(Duration::from_secs(5), ws.send(one_sample.clone())).await
+    {
+        sent += 1;
+        if sent == 2_000_000 {
+            break;
+        }
+    }
+    sent
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_dropped_and_stalls_nobody() {
+    let f = Fixture::new();
+    let wav = f.wav("s.wav", RATE, 6.0, 21);
+    let expected = f.transcripts(&[&wav]).remove(0);
+    let server = f.serve("[limits]\nsend_timeout_seconds = 1\n");
+    let slow = tokio::spawn(never_read(server.addr));
+    // While it backs up, a well-behaved client streams a file and gets its transcript.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (pcm, rate) = pcm_bytes(&wav);
+    let t = stream_file(&server.url("/"), None, &pcm, rate, None).await;
+    assert_eq!(t.text(), expected);
+    let sent = slow.await.unwrap();
+    eprintln!("the slow client sent {sent} messages before the daemon stopped reading");
+    assert!(
+        sent < 2_000_000,
+        "the daemon kept taking messages it could not answer"
+    );
+    let (_, body) = http(server.addr, "GET", "/metrics", &[], b"");
+    let metrics = String::from_utf8(body).unwrap();
+    assert_eq!(
+        metric(&metrics, "reprise_drops_total{kind=\"slow_client\"}"),
+        1.0,
+        "{metrics}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_token_health_and_metrics() {
     let f = Fixture::new();
