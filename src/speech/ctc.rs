@@ -685,9 +685,9 @@ impl Decoder {
     }
 
     /// The `k` best distinct finished texts, best first, each with its share of their summed
-    /// probability (the softmax of their scores), written into `out`: its first `k` entries are
-    /// reused, so a caller that keeps `out` does not allocate once it has grown. Fewer than `k`
-    /// when fewer distinct prefixes are alive. Returns how many were written.
+    /// probability (the softmax of their scores), written into `out`, whose first `k` entries
+    /// are reused. Fewer than `k` when fewer distinct prefixes are alive. Returns how many were
+    /// written. Meant for finals: it ranks the beam in a small list of its own (allocated).
     pub fn n_best(&self, k: usize, out: &mut Vec<Hypothesis>) -> usize {
         let mut scored: Vec<(f32, u32)> = self
             .beams
