@@ -14,7 +14,9 @@
 //!   cargo bench --bench serve_load -- [--model DIR] [--start N] [--step N] [--seconds S]
 //!   cargo bench --bench serve_load -- --soak 3600 --streams 50
 
-use std::io::{BufRead, BufReader};
+#[path = "../tests/common/serve.rs"]
+mod serve;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -126,15 +128,7 @@ impl Daemon {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("reprise serve starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("reprise serve: listening on ")
-            .expect("the address line")
-            .to_string();
+        let addr = serve::listening_address(&mut child);
         Daemon {
             child,
             url: format!("ws://{addr}/"),

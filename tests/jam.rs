@@ -9,6 +9,8 @@ mod common;
 mod daw;
 #[path = "common/music.rs"]
 mod music;
+#[path = "common/serve.rs"]
+mod serve;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -50,16 +52,7 @@ impl Jam {
             &["serve", "--config", config, "--listen", "127.0.0.1:0"],
             &[],
         );
-        // The first line on stdout says where it listens.
-        let mut line = String::new();
-        BufReader::new(jam.child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line.trim().strip_prefix("reprise serve: listening on ");
-        jam.addr = Some(
-            addr.unwrap_or_else(|| panic!("no address line: {line:?}"))
-                .into(),
-        );
+        jam.addr = Some(serve::listening_address(&mut jam.child));
         jam
     }
 

@@ -7,10 +7,12 @@
 mod common;
 #[path = "common/music.rs"]
 mod music;
+#[path = "common/serve.rs"]
+mod serve;
 #[path = "common/speech.rs"]
 mod speech;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -114,16 +116,7 @@ impl Server {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("reprise runs");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("reprise serve: listening on ")
-            .unwrap_or_else(|| panic!("no address line: {line:?}"))
-            .parse()
-            .unwrap();
+        let addr = serve::listening_address(&mut child).parse().unwrap();
         Server { child, addr }
     }
 
