@@ -145,6 +145,17 @@ impl Drop for Server {
     }
 }
 
+/// A WebSocket upgrade of `/` without a token, as raw HTTP: the status and the body.
+fn upgrade(addr: SocketAddr) -> (u16, Vec<u8>) {
+    let headers = [
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade, close"),
+        ("Sec-WebSocket-Version", "13"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ];
+    http(addr, "GET", "/", &headers, b"")
+}
+
 /// A raw HTTP/1.1 request; returns the status and the body.
 fn http(
     addr: SocketAddr,
@@ -617,18 +628,7 @@ async fn limits_token_health_and_metrics() {
         s(&token)
     ));
     // The token: a WebSocket without it is refused; /health needs none, /metrics does.
-    let (status, _) = http(
-        server.addr,
-        "GET",
-        "/",
-        &[
-            ("Upgrade", "websocket"),
-            ("Connection", "Upgrade, close"),
-            ("Sec-WebSocket-Version", "13"),
-            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
-        ],
-        b"",
-    );
+    let (status, _) = upgrade(server.addr);
     assert_eq!(status, 401);
     assert_eq!(http(server.addr, "GET", "/metrics", &[], b"").0, 401);
     assert_eq!(
@@ -905,18 +905,7 @@ fn music_continues_and_renders_over_http() {
         assert!(text.contains(want), "{path}: {text}");
     }
     // Speech is off in this configuration.
-    let (status, _) = http(
-        server.addr,
-        "GET",
-        "/",
-        &[
-            ("Upgrade", "websocket"),
-            ("Connection", "Upgrade, close"),
-            ("Sec-WebSocket-Version", "13"),
-            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
-        ],
-        b"",
-    );
+    let (status, _) = upgrade(server.addr);
     assert_eq!(status, 404);
 }
 
