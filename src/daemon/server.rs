@@ -121,6 +121,11 @@ pub struct TokenQuery {
     token: Option<String>,
 }
 
+/// 404 with `{"error": message}`: a service this daemon was not configured to run.
+fn not_served(message: &str) -> Response {
+    (StatusCode::NOT_FOUND, json_error(message)).into_response()
+}
+
 fn unauthorized() -> Response {
     (
         StatusCode::UNAUTHORIZED,
@@ -160,11 +165,7 @@ async fn speech(
         return unauthorized();
     }
     if app.engine.is_none() {
-        return (
-            StatusCode::NOT_FOUND,
-            json_error("speech is not served here"),
-        )
-            .into_response();
+        return not_served("speech is not served here");
     }
     if *app.shutdown.borrow() {
         return (
@@ -216,11 +217,7 @@ async fn live(
         return unauthorized();
     }
     let Some(live) = &app.live else {
-        return (
-            StatusCode::NOT_FOUND,
-            json_error("no live microphone is configured ([live.microphone])"),
-        )
-            .into_response();
+        return not_served("no live microphone is configured ([live.microphone])");
     };
     let mut results = live.subscribe();
     ws.on_upgrade(move |mut socket| async move {
@@ -320,11 +317,7 @@ async fn music_job(
         return unauthorized();
     }
     if app.music.is_none() {
-        return (
-            StatusCode::NOT_FOUND,
-            json_error("music is not served here"),
-        )
-            .into_response();
+        return not_served("music is not served here");
     }
     let Ok(_permit) = app.music_jobs.acquire().await else {
         return (
