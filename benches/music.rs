@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use reprise::engine::Format;
-use reprise::music::model::MusicModel;
+use reprise::music::model::NadeModel;
 use reprise::music::sample::{Constraints, Generator, Sampling};
 
 #[path = "../tests/common/music.rs"]
@@ -25,7 +25,7 @@ fn bench_generation(c: &mut Criterion) {
         let dir = tempfile::tempdir().unwrap();
         music::write_random_model_sized(dir.path(), encoding, low, keys, 4, 256, 150);
         for format in [Format::F32, Format::Bf16, Format::Int8] {
-            let mut model = MusicModel::load(dir.path(), Some(format)).unwrap();
+            let mut model = NadeModel::load(dir.path(), Some(format)).unwrap();
             let mut generator = Generator::new(&mut model, 1);
             let constraints = Constraints {
                 sampling: Sampling::default(),

@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{reprise, reprise_fails, stderr};
-use reprise::music::model::{MusicModel, read_split};
+use reprise::music::model::{NadeModel, read_split};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -83,7 +83,7 @@ fn golden_frames_match(name: &str) {
     );
 
     // Frame by frame, through the library.
-    let mut model = MusicModel::load(root().join("models").join(name), None).unwrap();
+    let mut model = NadeModel::load(root().join("models").join(name), None).unwrap();
     let pieces = read_split(&golden, "golden", &model.config).unwrap();
     let per_frame: Vec<f64> = expected["frame_nll"]
         .as_array()

@@ -214,13 +214,13 @@ mod music;
 
 #[test]
 fn music_generation_does_not_allocate_per_frame() {
-    use reprise::music::model::MusicModel;
+    use reprise::music::model::NadeModel;
     use reprise::music::sample::{Constraints, Generator, Sampling, Scale};
 
     for encoding in ["roll", "onset-roll"] {
         let dir = tempfile::tempdir().unwrap();
         music::write_random_model(dir.path(), encoding, 36, 60, 4);
-        let mut model = MusicModel::load(dir.path(), None).unwrap();
+        let mut model = NadeModel::load(dir.path(), None).unwrap();
         let mut generator = Generator::new(&mut model, 3);
         let seed_frame = [(60u8, true), (64, true), (67, false)];
         let c = Constraints {

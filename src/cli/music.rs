@@ -6,8 +6,11 @@ use anyhow::Context;
 use clap::Subcommand;
 
 use reprise::engine::Format;
-use reprise::music::continuation::{ContinueOptions, ScaleChoice, continue_seed, write_midi};
-use reprise::music::model::{MusicModel, read_split};
+use reprise::music::continuation::{
+    ContinueOptions, ScaleChoice, VoiceLimit, continue_seed, write_midi,
+};
+use reprise::music::judge;
+use reprise::music::model::{MusicModel, NadeModel, read_split};
 use reprise::music::sample::Sampling;
 use reprise::music::seed::Seed;
 
@@ -17,9 +20,9 @@ pub enum MusicCommand {
     /// frames of all pieces of -ln p(frame | previous frames). Prints
     /// `nll_per_frame=<x> frames=<n>` as its last line.
     Eval {
-        /// Model folder; the bundled default continuation model if absent.
+        /// Model folder of an LSTM-NADE model (e.g. models/music-jsb).
         #[arg(long)]
-        model: Option<PathBuf>,
+        model: PathBuf,
         /// Data file: {"<split>": [piece, ...]}, a piece a list of frames, a frame a list of
         /// MIDI notes (or [note, onset] pairs).
         #[arg(long)]
@@ -31,6 +34,16 @@ pub enum MusicCommand {
         #[arg(long)]
         format: Option<Format>,
     },
+    /// Checks a continuation against its seed as a musician would: density, voices, key,
+    /// register, silence and invention (see the README). Prints each check and, last,
+    /// `passed=<true|false> checks=<passed>/6`.
+    Judge {
+        /// The seed MIDI file.
+        seed: PathBuf,
+        /// The continuation: a file `reprise continue` wrote (seed then continuation) or the
+        /// continuation alone from time 0.
+        continuation: PathBuf,
+    },
 }
 
 pub fn run(command: MusicCommand) -> anyhow::Result<()> {
@@ -41,9 +54,8 @@ pub fn run(command: MusicCommand) -> anyhow::Result<()> {
             split,
             format,
         } => {
-            let dir = model.unwrap_or_else(|| reprise::models::bundled("music-default"));
-            let mut model = MusicModel::load(&dir, format)
-                .with_context(|| format!("loading the music model {}", dir.display()))?;
+            let mut model = NadeModel::load(&model, format)
+                .with_context(|| format!("loading the music model {}", model.display()))?;
             let pieces = read_split(&data, &split, &model.config)?;
             let start = std::time::Instant::now();
             let (mut total, mut frames) = (0.0f64, 0usize);
@@ -62,6 +74,25 @@ pub fn run(command: MusicCommand) -> anyhow::Result<()> {
                 secs * 1e6 / frames as f64
             );
             println!("nll_per_frame={:.6} frames={frames}", total / frames as f64);
+            Ok(())
+        }
+        MusicCommand::Judge { seed, continuation } => {
+            let seed = Seed::read(&seed)?;
+            let file = Seed::read(&continuation)?;
+            let (notes, start, end) = judge::continuation_of(&seed, &file);
+            let verdict = judge::judge(&seed, &notes, start, end)
+                .with_context(|| format!("judging {}", continuation.display()))?;
+            let checks = verdict.checks();
+            for c in &checks {
+                let mark = if c.passed { "pass" } else { "FAIL" };
+                println!("{mark} {:<9} {}", c.name, c.detail);
+            }
+            println!(
+                "passed={} checks={}/{}",
+                verdict.passed(),
+                checks.iter().filter(|c| c.passed).count(),
+                checks.len()
+            );
             Ok(())
         }
     }
@@ -83,9 +114,10 @@ pub struct GenerationArgs {
     /// Lock pitches to a key: auto (fitted to the seed or call), off, or e.g. C:major, A:minor.
     #[arg(long, default_value = "off")]
     pub scale: ScaleChoice,
-    /// Most notes sounding at once (1 gives a monophonic melody).
-    #[arg(long)]
-    pub max_voices: Option<usize>,
+    /// Most notes sounding at once: seed (as many as the seed or call sounds at most), off, or a
+    /// number (1 gives a monophonic melody).
+    #[arg(long, default_value = "seed")]
+    pub max_voices: VoiceLimit,
     /// Model folder; the bundled default continuation model if absent.
     #[arg(long)]
     pub model: Option<PathBuf>,
@@ -105,7 +137,7 @@ impl GenerationArgs {
 
     /// Checks the sampling controls.
     pub fn check(&self) -> anyhow::Result<()> {
-        reprise::music::sample::check_controls(self.sampling(), self.max_voices)
+        reprise::music::sample::check_controls(self.sampling(), self.max_voices.max())
             .map_err(anyhow::Error::msg)
     }
 
@@ -185,7 +217,8 @@ pub fn continue_command(args: ContinueArgs) -> anyhow::Result<()> {
             bars: args.bars,
             sampling: generation.sampling(),
             scale: generation.scale,
-            max_voices: generation.max_voices,
+            max_voices: generation.max_voices.max(),
+            fit_voices: generation.max_voices.fit(),
             seed: generation.seed.wrapping_add(k as u64 - 1),
         };
         let start = std::time::Instant::now();

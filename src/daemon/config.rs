@@ -314,6 +314,7 @@ impl JamSection {
             },
             scale: self.scale.parse().map_err(bad)?,
             max_voices: self.max_voices,
+            fit_voices: true,
             channel: self.channel - 1,
             offset_ms: self.offset_ms,
             looping: self.looping,

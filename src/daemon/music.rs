@@ -122,6 +122,7 @@ impl MusicService {
             sampling,
             scale,
             max_voices: q.max_voices,
+            fit_voices: true,
             seed: q.seed.unwrap_or(1),
         };
         let midi = {

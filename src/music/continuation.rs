@@ -6,7 +6,8 @@ use midly::{
     Format, Header, MetaMessage, MidiMessage, Smf, Timing, Track, TrackEvent, TrackEventKind,
 };
 
-use super::model::{Encoding, MusicError, MusicModel};
+use super::events::{Drawn, EventConstraints, EventGenerator, EventModel, Token};
+use super::model::{Encoding, MusicError, MusicModel, NadeModel};
 use super::sample::{Constraints, Generator, Sampling, Scale};
 use super::seed::{Note, Seed};
 
@@ -35,6 +36,50 @@ impl std::str::FromStr for ScaleChoice {
     }
 }
 
+/// How many keys may sound at once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum VoiceLimit {
+    /// As many as the seed sounds at most (none for an empty seed).
+    #[default]
+    Seed,
+    /// No limit.
+    Off,
+    /// At most this many.
+    Max(usize),
+}
+
+impl VoiceLimit {
+    /// The explicit limit.
+    pub fn max(self) -> Option<usize> {
+        match self {
+            VoiceLimit::Max(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// Whether the limit follows the seed.
+    pub fn fit(self) -> bool {
+        self == VoiceLimit::Seed
+    }
+}
+
+impl std::str::FromStr for VoiceLimit {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<VoiceLimit, String> {
+        match s {
+            "seed" => Ok(VoiceLimit::Seed),
+            "off" | "none" => Ok(VoiceLimit::Off),
+            _ => match s.parse::<usize>() {
+                Ok(n) if n > 0 => Ok(VoiceLimit::Max(n)),
+                _ => Err(format!(
+                    "unknown voice limit {s:?}: use seed, off, or a number of voices (1 or more)"
+                )),
+            },
+        }
+    }
+}
+
 /// What to generate.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ContinueOptions {
@@ -46,6 +91,9 @@ pub struct ContinueOptions {
     pub scale: ScaleChoice,
     /// Most keys sounding at once (1 gives a monophonic melody).
     pub max_voices: Option<usize>,
+    /// Without `max_voices`, keep to as many keys at once as the seed sounds at most (a melody
+    /// stays a melody, four voices stay four).
+    pub fit_voices: bool,
     /// Random seed: the same seed gives the same continuation.
     pub seed: u64,
 }
@@ -57,6 +105,7 @@ impl Default for ContinueOptions {
             sampling: Sampling::default(),
             scale: ScaleChoice::Off,
             max_voices: None,
+            fit_voices: true,
             seed: 0,
         }
     }
@@ -106,9 +155,139 @@ fn main_channel(seed: &Seed) -> u8 {
         .unwrap_or(0)
 }
 
+/// The key lock `opts.scale` asks for.
+fn scale_for(seed: &Seed, opts: &ContinueOptions) -> Option<Scale> {
+    match opts.scale {
+        ScaleChoice::Off => None,
+        ScaleChoice::Fixed(s) => Some(s),
+        ScaleChoice::Auto => Scale::detect(&pitch_class_weights(&seed.notes)),
+    }
+}
+
+/// Pitch-class weights of notes: their total lengths in ticks.
+pub fn pitch_class_weights(notes: &[Note]) -> [f64; 12] {
+    let mut w = [0.0f64; 12];
+    for n in notes {
+        w[n.key as usize % 12] += (n.end - n.start) as f64;
+    }
+    w
+}
+
+/// The most notes sounding at once (a note ending where another starts does not overlap it).
+pub fn max_voices(spans: impl IntoIterator<Item = (u64, u64)>) -> usize {
+    let mut edges: Vec<(u64, i32)> = Vec::new();
+    for (start, end) in spans {
+        edges.push((start, 1));
+        edges.push((end, -1));
+    }
+    // At equal times, ends come before starts.
+    edges.sort_unstable();
+    let (mut now, mut most) = (0i32, 0i32);
+    for (_, d) in edges {
+        now += d;
+        most = most.max(now);
+    }
+    most as usize
+}
+
+/// The voice limit of `opts` for `seed`: the explicit one, else the seed's own most voices
+/// when `fit_voices` is on (none for an empty seed).
+fn voice_limit(seed: &Seed, opts: &ContinueOptions) -> Option<usize> {
+    opts.max_voices.or_else(|| {
+        let most = max_voices(seed.notes.iter().map(|n| (n.start, n.end)));
+        (opts.fit_voices && most > 0).then_some(most)
+    })
+}
+
 /// Continues `seed` by `opts.bars` bars.
 pub fn continue_seed(
     model: &mut MusicModel,
+    seed: &Seed,
+    opts: &ContinueOptions,
+) -> Result<Continuation, MusicError> {
+    match model {
+        MusicModel::Nade(m) => continue_nade(m, seed, opts),
+        MusicModel::Events(m) => continue_events(m, seed, opts),
+    }
+}
+
+/// Continuation with an event model: the seed's notes on the model's grid become its tokens,
+/// then tokens are drawn until the continuation's last bar is full.
+fn continue_events(
+    model: &mut EventModel,
+    seed: &Seed,
+    opts: &ContinueOptions,
+) -> Result<Continuation, MusicError> {
+    let cfg = model.config.clone();
+    let (spq, ppq) = (cfg.steps_per_quarter as u64, seed.ppq.max(1) as u64);
+    let to_step = |tick: u64| (tick * spq + ppq / 2) / ppq;
+    let to_tick = |step: u64| (step * ppq + spq / 2) / spq;
+    let start_tick = seed.padded_end();
+    let seed_steps = to_step(start_tick);
+    let bar_steps = to_step(seed.bar_ticks()).max(1);
+    let total = opts.bars as u64 * bar_steps;
+    let end_steps = seed_steps + total;
+    let scale = scale_for(seed, opts);
+    let constraints = EventConstraints {
+        sampling: opts.sampling,
+        scale,
+        max_voices: voice_limit(seed, opts),
+    };
+
+    let mut grid: Vec<(u8, u64, u64)> = Vec::with_capacity(seed.notes.len());
+    for n in &seed.notes {
+        let s = to_step(n.start);
+        let e = to_step(n.end).max(s + 1);
+        match grid.iter_mut().find(|g| g.0 == n.key && g.1 == s) {
+            Some(g) => g.2 = g.2.max(e - s),
+            None => grid.push((n.key, s, e - s)),
+        }
+    }
+    grid.sort_unstable_by_key(|g| (g.1, g.0));
+    let mut tokens = vec![cfg.index(Token::Start)];
+    cfg.encode(&grid, seed_steps, &mut tokens);
+
+    let mut generator = EventGenerator::new(model, bar_steps, opts.seed);
+    generator.prime(model, &tokens)?;
+
+    let step_ticks = seed.step_ticks(cfg.steps_per_quarter);
+    let frames_per_bar = (seed.bar_ticks() / step_ticks).max(1) as usize;
+    let velocities = velocity_profile(seed, step_ticks, frames_per_bar);
+    let channel = main_channel(seed);
+    let per_step = constraints.max_voices.unwrap_or(cfg.keys).min(cfg.keys);
+    let mut notes = Vec::with_capacity(total as usize * per_step);
+    loop {
+        match generator.next(model, &constraints)? {
+            Drawn::Shift { from, steps } if from + steps as u64 >= end_steps => break,
+            Drawn::Note { key, start, steps } => {
+                let to = (start + steps as u64).min(end_steps);
+                let start = start_tick + to_tick(start - seed_steps);
+                notes.push(Note {
+                    start,
+                    end: start_tick + to_tick(to - seed_steps),
+                    key: cfg.low_note + key as u8,
+                    velocity: velocities
+                        [((start % seed.bar_ticks()) / step_ticks) as usize % frames_per_bar]
+                        .max(1),
+                    channel,
+                });
+            }
+            _ => {}
+        }
+    }
+    notes.sort_by_key(|n| (n.start, n.key));
+    Ok(Continuation {
+        notes,
+        start_tick,
+        end_tick: start_tick + to_tick(total),
+        scale,
+        frames: total as usize,
+    })
+}
+
+/// Continuation with an LSTM-NADE model, one frame at a time.
+fn continue_nade(
+    model: &mut NadeModel,
     seed: &Seed,
     opts: &ContinueOptions,
 ) -> Result<Continuation, MusicError> {
@@ -117,21 +296,11 @@ pub fn continue_seed(
     let frames_per_bar = (seed.bar_ticks() / step).max(1) as usize;
     let start_tick = seed.padded_end();
     let seed_frames = (start_tick / step) as usize;
-    let scale = match opts.scale {
-        ScaleChoice::Off => None,
-        ScaleChoice::Fixed(s) => Some(s),
-        ScaleChoice::Auto => {
-            let mut w = [0.0f64; 12];
-            for n in &seed.notes {
-                w[n.key as usize % 12] += (n.end - n.start) as f64;
-            }
-            Scale::detect(&w)
-        }
-    };
+    let scale = scale_for(seed, opts);
     let constraints = Constraints {
         sampling: opts.sampling,
         scale,
-        max_voices: opts.max_voices,
+        max_voices: voice_limit(seed, opts),
     };
     let velocities = velocity_profile(seed, step, frames_per_bar);
     let channel = main_channel(seed);

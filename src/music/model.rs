@@ -1,5 +1,6 @@
-//! The music model: an LSTM over piano-roll frames whose NADE output layer gives the joint
-//! probability of the next frame's notes (see `docs/model-format.md`, kind `music-nade`).
+//! The music models: an LSTM over piano-roll frames whose NADE output layer gives the joint
+//! probability of the next frame's notes (see `docs/model-format.md`, kind `music-nade`), and
+//! the event model of [`super::events`] (kind `music-events`); [`MusicModel`] holds either.
 //!
 //! Frame t's LSTM input is the encoded frame t−1 (zeros at t = 0); the top LSTM output
 //! conditions the NADE over frame t's variables.
@@ -10,6 +11,8 @@ use crate::engine::kernels::Isa;
 use crate::engine::layers::{Nade, Sampling};
 use crate::engine::weights::LayerConfig;
 use crate::engine::{EngineError, Format, LstmStack, LstmState, Model, ModelError, StackOptions};
+
+use super::events::EventModel;
 
 /// Why a music model or data file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +30,9 @@ pub enum MusicError {
     /// An inference call failed (a bug: shapes are fixed at load time).
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// The model scored every allowed next token as impossible (non-finite scores).
+    #[error("the music model gave no usable next token")]
+    NoToken,
 }
 
 /// How a frame's notes become the NADE's binary variables.
@@ -143,8 +149,8 @@ fn parse_music(model: &Model) -> Result<MusicConfig, String> {
     })
 }
 
-/// A loaded music model with its scratch space (one stream at a time per state).
-pub struct MusicModel {
+/// A loaded LSTM-NADE model with its scratch space (one stream at a time per state).
+pub struct NadeModel {
     /// The `music` section.
     pub config: MusicConfig,
     stack: LstmStack,
@@ -155,17 +161,28 @@ pub struct MusicModel {
     chunk_out: Vec<f32>,
 }
 
-/// Frames per chunk when scoring whole pieces.
-const CHUNK: usize = 64;
+/// Frames (or tokens) per chunk when a music model reads a known piece.
+pub(super) const CHUNK: usize = 64;
 
-impl MusicModel {
+/// The LSTM layer `name` of a music model, for one stream, read `CHUNK` steps at a time when
+/// the input is known, in `format` (the config's own if `None`).
+pub(super) fn music_stack(model: &Model, name: &str, format: Option<Format>) -> LstmStack {
+    let format = format.unwrap_or(model.config.weight_format);
+    let opts = StackOptions {
+        max_chunk: CHUNK,
+        ..StackOptions::new(format, 1)
+    };
+    LstmStack::from_model(model, name, opts).expect("the caller checked the layer")
+}
+
+impl NadeModel {
     /// Loads `dir` and runs its LSTM in `format` (the config's own format if `None`).
-    pub fn load(dir: impl AsRef<Path>, format: Option<Format>) -> Result<MusicModel, MusicError> {
-        MusicModel::from_model(Model::load(dir.as_ref())?, format)
+    pub fn load(dir: impl AsRef<Path>, format: Option<Format>) -> Result<NadeModel, MusicError> {
+        NadeModel::from_model(Model::load(dir.as_ref())?, format)
     }
 
-    /// A music model from an already loaded [`Model`].
-    pub fn from_model(model: Model, format: Option<Format>) -> Result<MusicModel, MusicError> {
+    /// An LSTM-NADE model from an already loaded [`Model`].
+    pub fn from_model(model: Model, format: Option<Format>) -> Result<NadeModel, MusicError> {
         let not_music = |message: String| MusicError::NotMusic {
             path: model.dir.clone(),
             message,
@@ -188,18 +205,13 @@ impl MusicModel {
             }
             _ => return Err(not_music("the layers must be lstm then nade".into())),
         };
-        let format = format.unwrap_or(model.config.weight_format);
-        let opts = StackOptions {
-            max_chunk: CHUNK,
-            ..StackOptions::new(format, 1)
-        };
-        let stack = LstmStack::from_model(&model, &lstm, opts).expect("layer checked above");
+        let stack = music_stack(&model, &lstm, format);
         if stack.input_size() != config.visible() {
             return Err(not_music("the LSTM input must be one encoded frame".into()));
         }
         let nade = Nade::from_model(&model, &nade, Isa::detect()).expect("layer checked above");
         let (n, h) = (config.visible(), stack.hidden_size());
-        Ok(MusicModel {
+        Ok(NadeModel {
             config,
             input: vec![0.0; n],
             cond: vec![0.0; h],
@@ -282,6 +294,40 @@ impl MusicModel {
             t0 += tc;
         }
         Ok((total, frames.len()))
+    }
+}
+
+/// A music model of either kind: the LSTM-NADE over piano-roll frames (`music-nade`, the
+/// benchmark models) or the event model (`music-events`, the default continuation model).
+pub enum MusicModel {
+    /// `music-nade`.
+    Nade(Box<NadeModel>),
+    /// `music-events`.
+    Events(Box<EventModel>),
+}
+
+impl MusicModel {
+    /// Loads `dir`, whichever kind it holds, and runs its LSTM in `format` (the config's own
+    /// format if `None`).
+    pub fn load(dir: impl AsRef<Path>, format: Option<Format>) -> Result<MusicModel, MusicError> {
+        let model = Model::load(dir.as_ref())?;
+        if EventModel::is_events(&model) {
+            Ok(MusicModel::Events(Box::new(EventModel::from_model(
+                model, format,
+            )?)))
+        } else {
+            Ok(MusicModel::Nade(Box::new(NadeModel::from_model(
+                model, format,
+            )?)))
+        }
+    }
+
+    /// Grid steps per quarter note.
+    pub fn steps_per_quarter(&self) -> u32 {
+        match self {
+            MusicModel::Nade(m) => m.config.steps_per_quarter,
+            MusicModel::Events(m) => m.config.steps_per_quarter,
+        }
     }
 }
 

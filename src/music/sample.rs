@@ -2,7 +2,7 @@
 //! a voice limit and a seeded random generator; and the [`Generator`] that steps the model one
 //! frame at a time without allocating.
 
-use super::model::{Encoding, MusicError, MusicModel};
+use super::model::{Encoding, MusicError, NadeModel};
 use crate::engine::LstmState;
 pub use crate::engine::layers::Sampling;
 
@@ -192,7 +192,7 @@ pub struct Constraints {
 /// Steps a music model one frame at a time. All buffers are allocated by [`Generator::new`];
 /// [`prime`](Generator::prime) and [`next_frame`](Generator::next_frame) do not allocate.
 pub struct Generator<'m> {
-    model: &'m mut MusicModel,
+    model: &'m mut NadeModel,
     state: LstmState,
     prev: Vec<bool>,
     frame: Vec<bool>,
@@ -201,7 +201,7 @@ pub struct Generator<'m> {
 
 impl<'m> Generator<'m> {
     /// A generator at the start of a piece.
-    pub fn new(model: &'m mut MusicModel, seed: u64) -> Generator<'m> {
+    pub fn new(model: &'m mut NadeModel, seed: u64) -> Generator<'m> {
         let n = model.visible();
         Generator {
             state: model.new_state(),
@@ -213,7 +213,7 @@ impl<'m> Generator<'m> {
     }
 
     /// The model being stepped.
-    pub fn model(&self) -> &MusicModel {
+    pub fn model(&self) -> &NadeModel {
         self.model
     }
 

@@ -41,7 +41,9 @@ def events_of(score):
         for sn in subs:
             midi = sn.pitch.midi
             t = sn.tie.type if sn.tie is not None else (n.tie.type if n.tie is not None else None)
-            if t in ("stop", "continue") and midi in open_:
+            # A tie joins notes that touch; a stray tie mark (some ABC files have them) does not
+            # stretch a note over the music in between.
+            if t in ("stop", "continue") and midi in open_ and abs(events[open_[midi]][2] - off) < 1e-6:
                 idx = open_[midi]
                 events[idx][2] = max(events[idx][2], off + ql)
             else:
@@ -73,27 +75,32 @@ def frames_of(events):
     return [[[m, o] for m, o in sorted(f.items())] for f in sounding]
 
 
-def parse_file(job):
-    """(source, path) -> list of (identifier, frames)."""
-    source, path = job
+def scores_of(path):
+    """(identifier suffix "<file>#<i>:<number>", score) of every score in a corpus file; files and
+    scores music21 cannot read are reported and skipped."""
     from music21 import converter, stream
 
     try:
         obj = converter.parse(path)
-    except Exception as e:  # a few corpus files do not parse; they are reported and skipped
+    except Exception as e:  # a few corpus files do not parse
         print(f"skip {path}: {e}", file=sys.stderr)
-        return []
+        return
     scores = list(obj.scores) if isinstance(obj, stream.Opus) else [obj]
-    out = []
     base = os.path.basename(str(path))
     for i, sc in enumerate(scores):
-        try:
-            fr = frames_of(events_of(sc))
-        except Exception as e:
-            print(f"skip {base}#{i}: {e}", file=sys.stderr)
-            continue
         num = sc.metadata.number if sc.metadata is not None and sc.metadata.number else str(i)
-        out.append((f"{source}/{base}#{i}:{num}", fr))
+        yield f"{base}#{i}:{num}", sc
+
+
+def parse_file(job):
+    """(source, path) -> list of (identifier, frames)."""
+    source, path = job
+    out = []
+    for ident, sc in scores_of(path):
+        try:
+            out.append((f"{source}/{ident}", frames_of(events_of(sc))))
+        except Exception as e:
+            print(f"skip {ident}: {e}", file=sys.stderr)
     return out
 
 

@@ -108,6 +108,8 @@ pub struct JamOptions {
     pub scale: ScaleChoice,
     /// Most notes sounding at once.
     pub max_voices: Option<usize>,
+    /// Without `max_voices`, keep to as many notes at once as the call sounds at most.
+    pub fit_voices: bool,
     /// Output channel, 0..16.
     pub channel: u8,
     /// Shift of every output time in milliseconds (negative: earlier).
@@ -136,6 +138,7 @@ impl Default for JamOptions {
             sampling: Sampling::default(),
             scale: ScaleChoice::Off,
             max_voices: None,
+            fit_voices: true,
             channel: 0,
             offset_ms: 0.0,
             looping: false,

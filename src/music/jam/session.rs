@@ -538,6 +538,7 @@ impl Session {
             },
             scale: self.opts.scale,
             max_voices: self.opts.max_voices,
+            fit_voices: self.opts.fit_voices,
             seed: self.live.seed,
         };
         let generating = crate::rt::time::now_us();
