@@ -8,7 +8,7 @@ mod music;
 use std::path::PathBuf;
 
 use common::{reprise, reprise_fails, stderr};
-use music::{SeedNote, read_notes, write_random_model, write_seed};
+use music::{SeedNote, read_notes, write_random_events_model, write_random_model, write_seed};
 
 const PPQ: u16 = 480;
 const BAR: u64 = 4 * PPQ as u64;
@@ -38,7 +38,12 @@ struct Setup {
 impl Setup {
     fn new(encoding: &str) -> Setup {
         let dir = tempfile::tempdir().unwrap();
-        write_random_model(&dir.path().join("model"), encoding, 36, 60, 4);
+        let model = dir.path().join("model");
+        if encoding == "events" {
+            write_random_events_model(&model, 36, 60, 24);
+        } else {
+            write_random_model(&model, encoding, 36, 60, 4);
+        }
         write_seed(&dir.path().join("seed.mid"), PPQ, &seed_notes());
         Setup { dir }
     }
@@ -73,7 +78,7 @@ fn pitched(notes: &[(u64, u64, u8, u8, u8)]) -> Vec<(u64, u64, u8, u8, u8)> {
 
 #[test]
 fn the_output_starts_with_the_seed_and_adds_the_requested_bars() {
-    for encoding in ["roll", "onset-roll"] {
+    for encoding in ["roll", "onset-roll", "events"] {
         let s = Setup::new(encoding);
         let out = s.run("out.mid", &["--bars", "3", "--seed", "5"]);
         let (ppq, notes) = read_notes(&out);
@@ -103,12 +108,21 @@ fn the_output_starts_with_the_seed_and_adds_the_requested_bars() {
                 n.2
             );
         }
-        // Velocities follow the seed's profile, not one fixed value.
-        let vels: std::collections::BTreeSet<u8> = new.iter().map(|n| n.3).collect();
-        assert!(
-            vels.len() > 1 && vels.iter().all(|v| (60..=110).contains(v)),
-            "{vels:?}"
-        );
+        // Velocities follow the seed's profile: the mean velocity of its pitched notes at the
+        // same sixteenth of the bar, or their overall mean where it has none.
+        let pitched_seed: Vec<_> = seed.iter().filter(|n| n.4 != 9).collect();
+        let mean = |v: Vec<u32>| (v.iter().sum::<u32>() / v.len() as u32) as u8;
+        let overall = mean(pitched_seed.iter().map(|n| n.3 as u32).collect());
+        for n in &new {
+            let pos = (n.0 % BAR) / (PPQ as u64 / 4);
+            let here: Vec<u32> = pitched_seed
+                .iter()
+                .filter(|m| (m.0 % BAR) / (PPQ as u64 / 4) == pos)
+                .map(|m| m.3 as u32)
+                .collect();
+            let expected = if here.is_empty() { overall } else { mean(here) };
+            assert_eq!(n.3, expected, "{encoding}: velocity of {n:?}");
+        }
     }
 }
 
@@ -124,31 +138,71 @@ fn the_same_seed_gives_the_same_file_and_another_seed_another() {
 
 #[test]
 fn scale_and_voice_limits_hold() {
-    let s = Setup::new("roll");
-    let out = s.run(
-        "scale.mid",
-        &["--scale", "D:major", "--bars", "8", "--temperature", "1.5"],
-    );
-    let (_, notes) = read_notes(&out);
-    let d_major = [2, 4, 6, 7, 9, 11, 1];
-    for n in pitched(&notes).iter().filter(|n| n.0 >= 2 * BAR) {
-        assert!(d_major.contains(&(n.2 % 12)), "{n:?} is not in D major");
+    for encoding in ["roll", "events"] {
+        let s = Setup::new(encoding);
+        let out = s.run(
+            "scale.mid",
+            &["--scale", "D:major", "--bars", "8", "--temperature", "1.5"],
+        );
+        let (_, notes) = read_notes(&out);
+        let d_major = [2, 4, 6, 7, 9, 11, 1];
+        for n in pitched(&notes).iter().filter(|n| n.0 >= 2 * BAR) {
+            assert!(
+                d_major.contains(&(n.2 % 12)),
+                "{encoding}: {n:?} is not in D major"
+            );
+        }
+        let out = s.run(
+            "mono.mid",
+            &["--max-voices", "1", "--bars", "8", "--temperature", "1.5"],
+        );
+        assert_monophonic(encoding, &out);
+        // Without a limit the seed's chord lets two voices sound at once; with `off` more may.
+        for (limit, most) in [("seed", 2), ("3", 3)] {
+            let out = s.run(
+                "limit.mid",
+                &["--max-voices", limit, "--bars", "8", "--temperature", "1.5"],
+            );
+            let (_, notes) = read_notes(&out);
+            let new: Vec<_> = pitched(&notes)
+                .into_iter()
+                .filter(|n| n.0 >= 2 * BAR)
+                .collect();
+            for n in &new {
+                let at_once = new.iter().filter(|m| m.0 <= n.0 && n.0 < m.1).count();
+                assert!(
+                    at_once <= most,
+                    "{encoding} --max-voices {limit}: {at_once} at once"
+                );
+            }
+        }
     }
-    let out = s.run(
-        "mono.mid",
-        &["--max-voices", "1", "--bars", "8", "--temperature", "1.5"],
-    );
-    let (_, notes) = read_notes(&out);
+}
+
+fn assert_monophonic(what: &str, midi: &std::path::Path) {
+    let (_, notes) = read_notes(midi);
     let new: Vec<_> = pitched(&notes)
         .into_iter()
         .filter(|n| n.0 >= 2 * BAR)
         .collect();
-    assert!(!new.is_empty());
+    assert!(!new.is_empty(), "{what}: no notes");
     for pair in new.windows(2) {
-        assert!(
-            pair[0].1 <= pair[1].0,
-            "notes overlap with --max-voices 1: {pair:?}"
-        );
+        assert!(pair[0].1 <= pair[1].0, "{what}: notes overlap: {pair:?}");
+    }
+}
+
+#[test]
+fn a_monophonic_seed_gets_a_monophonic_continuation_by_default() {
+    for encoding in ["roll", "onset-roll", "events"] {
+        let s = Setup::new(encoding);
+        let tune: Vec<SeedNote> = [60u8, 62, 64, 65, 67, 65, 64, 62]
+            .iter()
+            .enumerate()
+            .map(|(i, &k)| (i as u32 * 480, 480, k, 90, 0))
+            .collect();
+        write_seed(&s.path("seed.mid"), PPQ, &tune);
+        let out = s.run("mono.mid", &["--bars", "8", "--temperature", "1.5"]);
+        assert_monophonic(encoding, &out);
     }
 }
 

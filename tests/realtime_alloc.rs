@@ -246,6 +246,38 @@ fn music_generation_does_not_allocate_per_frame() {
     }
 }
 
+#[test]
+fn event_model_generation_does_not_allocate_per_token() {
+    use reprise::music::events::{Drawn, EventConstraints, EventGenerator, EventModel};
+    use reprise::music::sample::{Sampling, Scale};
+
+    let dir = tempfile::tempdir().unwrap();
+    music::write_random_events_model(dir.path(), 21, 88, 32);
+    let mut model = EventModel::load(dir.path(), None).unwrap();
+    let mut generator = EventGenerator::new(&model, 16, 3);
+    // start, C4 for a quarter note, a quarter's shift
+    let seed = [0, 1 + 16 + 39, 1 + 16 + 88 + 3, 4];
+    generator.prime(&mut model, &seed).unwrap();
+    let c = EventConstraints {
+        sampling: Sampling {
+            temperature: 0.9,
+            top_p: 0.95,
+        },
+        scale: Scale::parse("C:major"),
+        max_voices: Some(3),
+    };
+    let mut notes = 0usize;
+    let count = allocations_in(|| {
+        for _ in 0..256 {
+            if let Drawn::Note { .. } = generator.next(&mut model, &c).unwrap() {
+                notes += 1;
+            }
+        }
+    });
+    assert_eq!(count, 0, "{count} allocations while generating");
+    assert!(notes > 0, "nothing was generated");
+}
+
 /// Records what the scheduler sends into a buffer allocated before the loop runs.
 struct Recorder {
     sent: Vec<([u8; 3], usize, u64, u64)>,

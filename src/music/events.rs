@@ -5,9 +5,10 @@
 //! Music on a grid of `steps_per_quarter` steps per quarter note is written as tokens: `start`
 //! opens the stream, `shift(k)` moves time on by k steps, `note(m)` starts a note on key m and
 //! is always followed by `dur(i)`, its length. Notes that start together come lowest first. The
-//! LSTM's input at each token is the token (one-hot), the keys sounding after it, and the
-//! metric position of the current time (step within the quarter note, quarter note within the
-//! bar, bar length). `models/training/music/events.py` holds the same definition.
+//! LSTM's input at each token is made of the blocks the config lists ([`Block`]): the token
+//! (one-hot), the keys sounding after it, the keys used so far, the pitch-class counts so far,
+//! and the metric position of the current time (step within the quarter note, quarter note
+//! within the bar, bar length). `models/training/music/events.py` holds the same definition.
 
 use std::path::Path;
 
@@ -23,6 +24,34 @@ use super::sample::{Rng, Sampling, Scale};
 /// length in quarters (8).
 pub const METRIC: usize = 20;
 
+/// A part of the LSTM's input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Block {
+    /// The token just read, one-hot (vocabulary size).
+    Token,
+    /// The keys sounding now (keys).
+    Sounding,
+    /// The keys any note read so far started on (keys).
+    Used,
+    /// Notes read so far per pitch class, divided by the largest count (12).
+    PitchClasses,
+    /// The metric position ([`METRIC`]).
+    Metric,
+}
+
+impl Block {
+    fn parse(name: &str) -> Option<Block> {
+        Some(match name {
+            "token" => Block::Token,
+            "sounding" => Block::Sounding,
+            "used" => Block::Used,
+            "pitch_classes" => Block::PitchClasses,
+            "metric" => Block::Metric,
+            _ => return None,
+        })
+    }
+}
+
 /// The `music` section of a `music-events` model.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EventConfig {
@@ -36,6 +65,8 @@ pub struct EventConfig {
     pub shifts: u32,
     /// Note lengths in steps, one `dur` token each.
     pub durations: Vec<u32>,
+    /// The parts of the LSTM's input, in order.
+    pub blocks: Vec<Block>,
 }
 
 /// A token, decoded.
@@ -57,9 +88,18 @@ impl EventConfig {
         1 + self.shifts as usize + self.keys + self.durations.len()
     }
 
+    fn block_size(&self, b: Block) -> usize {
+        match b {
+            Block::Token => self.vocab(),
+            Block::Sounding | Block::Used => self.keys,
+            Block::PitchClasses => 12,
+            Block::Metric => METRIC,
+        }
+    }
+
     /// Width of the LSTM's input.
     pub fn input_size(&self) -> usize {
-        self.vocab() + self.keys + METRIC
+        self.blocks.iter().map(|b| self.block_size(*b)).sum()
     }
 
     fn note0(&self) -> usize {
@@ -175,12 +215,26 @@ fn parse_events(model: &Model) -> Result<EventConfig, String> {
     if durations.is_empty() {
         return Err("music.durations is empty".into());
     }
+    let blocks: Vec<Block> = m
+        .get("inputs")
+        .and_then(|v| v.as_array())
+        .ok_or("music.inputs is missing")?
+        .iter()
+        .map(|b| b.as_str().and_then(Block::parse))
+        .collect::<Option<_>>()
+        .ok_or(
+            "music.inputs must list blocks among token, sounding, used, pitch_classes, metric",
+        )?;
+    if !blocks.contains(&Block::Token) {
+        return Err("music.inputs must include the token".into());
+    }
     Ok(EventConfig {
         low_note: low_note as u8,
         keys,
         steps_per_quarter: steps_per_quarter as u32,
         shifts: shifts as u32,
         durations,
+        blocks,
     })
 }
 
@@ -191,6 +245,10 @@ pub struct EventState {
     pub t: u64,
     /// Per key, the step its last note ends (sounding while `t < ends[k]`).
     ends: Vec<u64>,
+    /// Per key, whether a note has started on it.
+    used: Vec<bool>,
+    /// Notes read per pitch class.
+    pitch_classes: [u32; 12],
     /// A `note` waiting for its `dur`.
     pending: Option<usize>,
     /// The highest key started at the current step (notes at one step come lowest first).
@@ -206,6 +264,8 @@ impl EventState {
         EventState {
             t: 0,
             ends: vec![0; keys],
+            used: vec![false; keys],
+            pitch_classes: [0; 12],
             pending: None,
             last_key: None,
             bar: bar.max(1),
@@ -217,6 +277,8 @@ impl EventState {
     pub fn reset(&mut self) {
         self.t = 0;
         self.ends.fill(0);
+        self.used.fill(false);
+        self.pitch_classes = [0; 12];
         self.pending = None;
         self.last_key = None;
     }
@@ -252,6 +314,8 @@ impl EventState {
             Token::Note(k) => {
                 self.pending = Some(k);
                 self.last_key = Some(k);
+                self.used[k] = true;
+                self.pitch_classes[(cfg.low_note as usize + k) % 12] += 1;
             }
             Token::Dur(i) => {
                 if let Some(k) = self.pending.take() {
@@ -264,18 +328,38 @@ impl EventState {
     /// Writes the LSTM input after reading token `index` into `row` (`cfg.input_size()`).
     pub fn fill(&self, cfg: &EventConfig, index: usize, row: &mut [f32]) {
         row.fill(0.0);
-        let v = cfg.vocab();
-        row[index] = 1.0;
-        for (x, &end) in row[v..v + cfg.keys].iter_mut().zip(&self.ends) {
-            if end > self.t {
-                *x = 1.0;
+        let mut at = 0;
+        for &block in &cfg.blocks {
+            let part = &mut row[at..at + cfg.block_size(block)];
+            match block {
+                Block::Token => part[index] = 1.0,
+                Block::Sounding => {
+                    for (x, &end) in part.iter_mut().zip(&self.ends) {
+                        *x = f32::from(u8::from(end > self.t));
+                    }
+                }
+                Block::Used => {
+                    for (x, &used) in part.iter_mut().zip(&self.used) {
+                        *x = f32::from(u8::from(used));
+                    }
+                }
+                Block::PitchClasses => {
+                    let top = self.pitch_classes.iter().copied().max().unwrap_or(0);
+                    if top > 0 {
+                        for (x, &n) in part.iter_mut().zip(&self.pitch_classes) {
+                            *x = n as f32 / top as f32;
+                        }
+                    }
+                }
+                Block::Metric => {
+                    let pos = (self.t + self.bar - self.phase % self.bar) % self.bar;
+                    part[(pos % 4) as usize] = 1.0;
+                    part[4 + (pos / 4).min(7) as usize] = 1.0;
+                    part[12 + (self.bar.div_ceil(4).clamp(1, 8) - 1) as usize] = 1.0;
+                }
             }
+            at += part.len();
         }
-        let pos = (self.t + self.bar - self.phase % self.bar) % self.bar;
-        let metric = &mut row[v + cfg.keys..];
-        metric[(pos % 4) as usize] = 1.0;
-        metric[4 + (pos / 4).min(7) as usize] = 1.0;
-        metric[12 + (self.bar.div_ceil(4).clamp(1, 8) - 1) as usize] = 1.0;
     }
 }
 
@@ -618,6 +702,13 @@ mod tests {
             steps_per_quarter: 4,
             shifts: 16,
             durations: (1..=16).chain([18, 20, 24, 28, 32, 40, 48, 64]).collect(),
+            blocks: vec![
+                Block::Token,
+                Block::Sounding,
+                Block::Used,
+                Block::PitchClasses,
+                Block::Metric,
+            ],
         }
     }
 
@@ -659,22 +750,39 @@ mod tests {
     }
 
     #[test]
-    fn the_input_holds_the_token_the_sounding_keys_and_the_metric_position() {
+    fn the_input_holds_every_block_in_order() {
         let c = cfg();
         let mut st = EventState::new(c.keys, 12, 0); // 3/4
-        st.read(&c, Token::Note(10));
+        st.read(&c, Token::Note(10)); // G1
         st.read(&c, Token::Dur(7)); // 8 steps
+        st.read(&c, Token::Note(22)); // G2
+        st.read(&c, Token::Dur(0)); // 1 step
+        st.read(&c, Token::Note(14)); // B1
+        st.read(&c, Token::Dur(0));
         st.read(&c, Token::Shift(6));
         let mut row = vec![0.0; c.input_size()];
         st.fill(&c, c.index(Token::Shift(6)), &mut row);
-        let hot: Vec<usize> = (0..row.len()).filter(|&i| row[i] == 1.0).collect();
         let v = c.vocab();
-        // step 6 of a 12-step bar: second sixteenth of the second quarter; a 3-quarter bar
+        let hot: Vec<(usize, f32)> = (0..row.len())
+            .filter(|&i| row[i] != 0.0)
+            .map(|i| (i, row[i]))
+            .collect();
+        let (used, pcs, metric) = (v + 88, v + 176, v + 188);
         assert_eq!(
             hot,
-            [6, v + 10, v + 88 + 2, v + 88 + 4 + 1, v + 88 + 12 + 2]
+            [
+                (6, 1.0),         // the shift just read
+                (v + 10, 1.0),    // G1 still sounds; G2 and B1 have ended
+                (used + 10, 1.0), // keys used so far
+                (used + 14, 1.0),
+                (used + 22, 1.0),
+                (pcs + 7, 1.0),         // two Gs: the most frequent pitch class
+                (pcs + 11, 0.5),        // one B
+                (metric + 2, 1.0),      // step 6 of a 12-step bar: its third sixteenth…
+                (metric + 4 + 1, 1.0),  // …of the second quarter note…
+                (metric + 12 + 2, 1.0), // …of a three-quarter bar
+            ]
         );
-        assert_eq!(row.iter().sum::<f32>(), 5.0);
     }
 
     #[test]

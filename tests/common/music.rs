@@ -110,6 +110,58 @@ pub fn write_random_model_sized(
     .unwrap();
 }
 
+/// Note lengths of the event models written here, in sixteenths.
+pub const EVENT_DURATIONS: [u32; 24] = [
+    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 20, 24, 28, 32, 40, 48, 64,
+];
+
+/// Writes a `music-events` model with random weights into `dir`: note tokens for `keys` keys
+/// from MIDI note `low`, an LSTM of 2 × `h` units.
+pub fn write_random_events_model(dir: &Path, low: u8, keys: usize, h: usize) {
+    let vocab = 1 + 16 + keys + EVENT_DURATIONS.len();
+    let n = vocab + 2 * keys + 12 + 20;
+    let mut seed = 0xBEEF;
+    let mut t: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
+    for k in 0..2 {
+        let inp = if k == 0 { n } else { h };
+        for (name, shape) in [
+            (format!("lstm.weight_ih_l{k}"), vec![4 * h, inp]),
+            (format!("lstm.weight_hh_l{k}"), vec![4 * h, h]),
+            (format!("lstm.bias_ih_l{k}"), vec![4 * h]),
+            (format!("lstm.bias_hh_l{k}"), vec![4 * h]),
+        ] {
+            let len = shape.iter().product();
+            t.push((name, shape, random(len, &mut seed, 0.5, 0.0)));
+        }
+    }
+    t.push((
+        "out.weight".into(),
+        vec![vocab, h],
+        random(vocab * h, &mut seed, 1.0, 0.0),
+    ));
+    t.push((
+        "out.bias".into(),
+        vec![vocab],
+        random(vocab, &mut seed, 0.5, 0.0),
+    ));
+    write_tensors(dir, t);
+    let config = serde_json::json!({
+        "format": "reprise-model", "version": 1, "kind": "music-events", "weight_format": "f32",
+        "layers": [
+            {"type": "lstm", "name": "lstm", "input_size": n, "hidden_size": h, "num_layers": 2},
+            {"type": "linear", "name": "out", "in_features": h, "out_features": vocab}
+        ],
+        "music": {"encoding": "events", "low_note": low, "keys": keys, "steps_per_quarter": 4,
+                  "shifts": 16, "durations": EVENT_DURATIONS,
+                  "inputs": ["token", "sounding", "used", "pitch_classes", "metric"]}
+    });
+    std::fs::write(
+        dir.join("config.json"),
+        serde_json::to_string_pretty(&config).unwrap(),
+    )
+    .unwrap();
+}
+
 /// A seed: (start tick, length in ticks, key, velocity, channel).
 pub type SeedNote = (u32, u32, u8, u8, u8);
 

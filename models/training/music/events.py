@@ -10,10 +10,13 @@ Music on a grid of `steps_per_quarter` steps per quarter note becomes a token se
 
 Notes starting at the same step come in ascending key order; longer gaps take several shifts.
 
-The LSTM's input at each position is the token just read (one-hot), the keys sounding after it
-(a note counts from its `dur` token until its end) and the metric position of the current time:
-one-hot step within the quarter note (4), quarter note within the bar (8, the last one taking the
-rest), and the bar's length in quarter notes rounded up (8, 1..8). It predicts the next token.
+The LSTM's input at each position is made of blocks (BLOCKS, in this order), each describing the
+stream after the token just read: `token`, the token one-hot; `sounding`, the keys sounding (a
+note counts from its `dur` token until its end); `used`, the keys any note read so far started
+on; `pitch_classes`, how many notes of each pitch class were read so far, divided by the count of
+the most frequent one; `metric`, the metric position of the current time: one-hot step within the
+quarter note (4), quarter note within the bar (8, the last one taking the rest), and the bar's
+length in quarter notes rounded up (8, 1..8). It predicts the next token.
 Training, export, the golden file and the Rust engine all use this one definition.
 """
 import numpy as np
@@ -27,7 +30,15 @@ NOTE0 = 1 + SHIFTS
 DUR0 = NOTE0 + KEYS
 VOCAB = DUR0 + len(DURATIONS)
 METRIC = 4 + 8 + 8
-INPUT = VOCAB + KEYS + METRIC
+BLOCK_SIZES = {"token": VOCAB, "sounding": KEYS, "used": KEYS, "pitch_classes": 12, "metric": METRIC}
+BLOCKS = ["token", "sounding", "used", "pitch_classes", "metric"]
+
+
+def input_size(blocks=BLOCKS):
+    return sum(BLOCK_SIZES[b] for b in blocks)
+
+
+INPUT = input_size()
 
 
 def duration_index(steps):
@@ -67,19 +78,24 @@ def metric_slots(pos, bar):
 
 
 class State:
-    """Time, sounding keys and a pending note while reading tokens."""
+    """Time, sounding and used keys, pitch-class counts and a pending note while reading tokens."""
 
-    def __init__(self, bar, phase):
-        self.bar, self.phase = bar, phase
+    def __init__(self, bar, phase, blocks=BLOCKS):
+        self.bar, self.phase, self.blocks = bar, phase, blocks
         self.t = 0
         self.ends = np.zeros(KEYS, dtype=np.int64)
+        self.used = np.zeros(KEYS, dtype=bool)
+        self.pcs = np.zeros(12, dtype=np.int64)
         self.pending = None
 
     def read(self, tok):
         if 1 <= tok <= SHIFTS:
             self.t += tok
         elif NOTE0 <= tok < DUR0:
-            self.pending = tok - NOTE0
+            k = tok - NOTE0
+            self.pending = k
+            self.used[k] = True
+            self.pcs[(LOW + k) % 12] += 1
         elif tok >= DUR0:
             if self.pending is not None:
                 self.ends[self.pending] = self.t + DURATIONS[tok - DUR0]
@@ -87,18 +103,30 @@ class State:
 
     def fill(self, tok, row):
         """Writes the input vector after reading `tok` into `row` (zeros on entry)."""
-        row[tok] = 1.0
-        row[VOCAB:VOCAB + KEYS] = self.ends > self.t
-        pos = (self.t - self.phase) % self.bar
-        for i in metric_slots(pos, self.bar):
-            row[VOCAB + KEYS + i] = 1.0
+        at = 0
+        for block in self.blocks:
+            if block == "token":
+                row[at + tok] = 1.0
+            elif block == "sounding":
+                row[at:at + KEYS] = self.ends > self.t
+            elif block == "used":
+                row[at:at + KEYS] = self.used
+            elif block == "pitch_classes":
+                top = self.pcs.max()
+                if top > 0:
+                    row[at:at + 12] = (self.pcs / top).astype(np.float32)
+            elif block == "metric":
+                pos = (self.t - self.phase) % self.bar
+                for i in metric_slots(pos, self.bar):
+                    row[at + i] = 1.0
+            at += BLOCK_SIZES[block]
 
 
-def inputs_of(tokens, bar, phase=0):
-    """(T, INPUT) float32 inputs for tokens[0..T] (tokens[0] = START); the target at row i is
-    tokens[i + 1]. `phase` is the step of a bar line relative to the first token's time."""
-    x = np.zeros((len(tokens), INPUT), dtype=np.float32)
-    st = State(bar, phase)
+def inputs_of(tokens, bar, phase=0, blocks=BLOCKS):
+    """(T, input_size(blocks)) float32 inputs for tokens[0..T] (tokens[0] = START); the target at
+    row i is tokens[i + 1]. `phase` is the step of a bar line relative to the first token's time."""
+    x = np.zeros((len(tokens), input_size(blocks)), dtype=np.float32)
+    st = State(bar, phase, blocks)
     for i, tok in enumerate(tokens):
         st.read(tok)
         st.fill(tok, x[i])

@@ -28,6 +28,10 @@ sys.path.insert(0, HERE)
 import events as ev  # noqa: E402
 
 
+def blocks_of(cfg):
+    return cfg.get("blocks", ["token", "sounding", "metric"])
+
+
 def config_for(cfg):
     return {
         "format": "reprise-model",
@@ -35,7 +39,7 @@ def config_for(cfg):
         "kind": "music-events",
         "weight_format": "f32",
         "layers": [
-            {"type": "lstm", "name": "lstm", "input_size": ev.INPUT, "hidden_size": cfg["hidden"],
+            {"type": "lstm", "name": "lstm", "input_size": ev.input_size(blocks_of(cfg)), "hidden_size": cfg["hidden"],
              "num_layers": cfg["layers"]},
             {"type": "linear", "name": "out", "in_features": cfg["hidden"], "out_features": ev.VOCAB},
         ],
@@ -46,14 +50,14 @@ def config_for(cfg):
             "steps_per_quarter": 4,
             "shifts": ev.SHIFTS,
             "durations": ev.DURATIONS,
-            "input": "token, sounding keys, metric position",
+            "inputs": blocks_of(cfg),
         },
     }
 
 
-def reference_logprobs(tensors, layers, tokens, bar, phase):
+def reference_logprobs(tensors, layers, tokens, bar, phase, blocks):
     """log p(next token) at every position, float64, from the exported tensors."""
-    x = ev.inputs_of(tokens, bar, phase).astype(np.float64)
+    x = ev.inputs_of(tokens, bar, phase, blocks).astype(np.float64)
     w = {k: v.to(torch.float64).numpy() for k, v in tensors.items()}
     h_in = x
     for k in range(layers):
@@ -82,6 +86,7 @@ def main():
     p.add_argument("--judge", help="output of the music_judge bench, for the model card")
     p.add_argument("--note", default="", help="extra text for the model card")
     p.add_argument("--golden-tokens", type=int, default=48)
+    p.add_argument("--skip-check", action="store_true", help="do not recompute the valid NLL (quick trial exports)")
     args = p.parse_args()
 
     ck = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
@@ -100,22 +105,26 @@ def main():
     data_path = targs["data"]
     with gzip.open(data_path, "rt") if data_path.endswith(".gz") else open(data_path) as f:
         doc = json.load(f)
-    valid = doc["valid"]
+    # The valid pieces and tokens training scored.
+    valid = doc["valid"][:: max(1, len(doc["valid"]) // targs.get("valid_pieces", len(doc["valid"])))]
+    max_tokens = targs.get("valid_tokens", 4096)
     total, count = 0.0, 0
-    for piece in valid:
-        toks = ([ev.START] + ev.tokens_of(piece["notes"]))[:4097]
+    for piece in [] if args.skip_check else valid:
+        toks = ([ev.START] + ev.tokens_of(piece["notes"]))[:max_tokens + 1]
         if len(toks) < 2:
             continue
-        lp = reference_logprobs(tensors, cfg["layers"], toks[:-1], piece["bar"], piece["phase"])
+        lp = reference_logprobs(tensors, cfg["layers"], toks[:-1], piece["bar"], piece["phase"], blocks_of(cfg))
         total -= float(lp[np.arange(len(toks) - 1), toks[1:]].sum())
         count += len(toks) - 1
-    ref_nll = total / count
+    ref_nll = total / count if count else float("nan")
     print(f"valid NLL per token: training {ck['valid']:.5f}, reference from the export {ref_nll:.5f} "
           f"(BF16 weights), {count} tokens", flush=True)
+    if not args.skip_check and abs(ref_nll - ck["valid"]) > 0.01:
+        raise SystemExit("the exported model does not reproduce the training figure")
 
     first = valid[0]
     toks = ([ev.START] + ev.tokens_of(first["notes"]))[:args.golden_tokens]
-    lp = reference_logprobs(tensors, cfg["layers"], toks, first["bar"], first["phase"])
+    lp = reference_logprobs(tensors, cfg["layers"], toks, first["bar"], first["phase"], blocks_of(cfg))
     golden = {
         "source": f"the first {len(toks)} tokens of valid piece {first['id']}",
         "bar": first["bar"],
@@ -164,7 +173,7 @@ def main():
         "",
         f"- vocabulary {ev.VOCAB} tokens (start, {ev.SHIFTS} shifts, {ev.KEYS} notes from MIDI {ev.LOW}, "
         f"{len(ev.DURATIONS)} lengths: {ev.DURATIONS} sixteenths)",
-        f"- input {ev.INPUT}: the token, the {ev.KEYS} keys sounding, the metric position ({ev.METRIC})",
+        f"- input {ev.input_size(blocks_of(cfg))}: " + ", ".join(f"{b} ({ev.BLOCK_SIZES[b]})" for b in blocks_of(cfg)),
         f"- LSTM {cfg['layers']} × {cfg['hidden']}, linear {cfg['hidden']} → {ev.VOCAB}",
         f"- parameters: {n_params:,} (stored as BF16, "
         f"{os.path.getsize(os.path.join(args.outdir, 'model.safetensors')) / 1e6:.1f} MB; runs in f32 by default)",

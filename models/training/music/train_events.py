@@ -33,9 +33,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 class EventModel(torch.nn.Module):
-    def __init__(self, hidden, layers, dropout):
+    def __init__(self, hidden, layers, dropout, inputs=ev.INPUT):
         super().__init__()
-        self.lstm = torch.nn.LSTM(ev.INPUT, hidden, layers, batch_first=True,
+        self.lstm = torch.nn.LSTM(inputs, hidden, layers, batch_first=True,
                                   dropout=dropout if layers > 1 else 0.0)
         self.drop = torch.nn.Dropout(dropout)
         self.out = torch.nn.Linear(hidden, ev.VOCAB)
@@ -50,6 +50,8 @@ def parse_args(argv=None):
     p.add_argument("--data", default=os.path.join(HERE, "..", "data", "events", "events.json.gz"))
     p.add_argument("--out", default="runs/events")
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--init", help="start from the weights of this checkpoint (input blocks it lacks start at zero)")
+    p.add_argument("--blocks", default=",".join(ev.BLOCKS), help="input blocks, in order (see events.py)")
     p.add_argument("--max-minutes", type=float, default=60.0, help="time budget, resumed runs included")
     p.add_argument("--hidden", type=int, default=512)
     p.add_argument("--layers", type=int, default=2)
@@ -64,6 +66,8 @@ def parse_args(argv=None):
                                         "oneills1850=1,ryansMammoth=1,palestrina=1",
                    help="relative chance of drawing a sequence from each source")
     p.add_argument("--eval-every", type=int, default=400)
+    p.add_argument("--valid-pieces", type=int, default=240, help="valid pieces scored (every k-th, spread over the split)")
+    p.add_argument("--valid-tokens", type=int, default=1024, help="tokens scored per valid piece, from its start")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=1)
     return p.parse_args(argv)
@@ -98,8 +102,32 @@ def draw(pieces_by_source, weights, rng, transpose, seq_len):
     return sequence(piece, start, rng.choice(shifts or [0]), seq_len)
 
 
+def warm_start(model, path, blocks):
+    """Copies a checkpoint's weights into `model`; its first-layer input columns go to the blocks
+    they belonged to, and blocks it did not have start at zero."""
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    old_blocks = ck["cfg"].get("blocks", ["token", "sounding", "metric"])
+    state = ck["model"]
+    w_old = state["lstm.weight_ih_l0"]
+    w_new = torch.zeros(w_old.shape[0], ev.input_size(blocks))
+    starts = {}
+    at = 0
+    for b in blocks:
+        starts[b] = at
+        at += ev.BLOCK_SIZES[b]
+    at = 0
+    for b in old_blocks:
+        n = ev.BLOCK_SIZES[b]
+        if b in starts:
+            w_new[:, starts[b]:starts[b] + n] = w_old[:, at:at + n]
+        at += n
+    state = dict(state, **{"lstm.weight_ih_l0": w_new})
+    model.load_state_dict(state)
+    print(f"started from {path} (update {ck.get('step')}); input blocks {old_blocks} -> {blocks}", flush=True)
+
+
 @torch.no_grad()
-def evaluate(model, pieces, max_tokens=4096):
+def evaluate(model, pieces, max_tokens=4096, blocks=ev.BLOCKS):
     """Valid NLL per token: each piece from its start, its first `max_tokens` tokens."""
     model.eval()
     total, count = 0.0, 0
@@ -107,7 +135,7 @@ def evaluate(model, pieces, max_tokens=4096):
         toks = ([ev.START] + ev.tokens_of(piece["notes"]))[:max_tokens + 1]
         if len(toks) < 2:
             continue
-        x = torch.from_numpy(ev.inputs_of(toks[:-1], piece["bar"], piece["phase"]))[None]
+        x = torch.from_numpy(ev.inputs_of(toks[:-1], piece["bar"], piece["phase"], blocks))[None]
         logits, _ = model(x)
         nll = torch.nn.functional.cross_entropy(logits[0], torch.tensor(toks[1:]), reduction="sum")
         total += float(nll)
@@ -126,11 +154,14 @@ def main(argv=None):
     by_source = {}
     for piece in doc["train"]:
         by_source.setdefault(piece["source"], []).append(piece)
-    valid = doc["valid"]
+    valid = doc["valid"][:: max(1, len(doc["valid"]) // args.valid_pieces)]
     print("train pieces per source: " + ", ".join(f"{k} {len(v)}" for k, v in sorted(by_source.items())), flush=True)
 
     torch.manual_seed(args.seed)
-    model = EventModel(args.hidden, args.layers, args.dropout)
+    blocks = args.blocks.split(",")
+    model = EventModel(args.hidden, args.layers, args.dropout, ev.input_size(blocks))
+    if args.init and not args.resume:
+        warm_start(model, args.init, blocks)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     rng = random.Random(args.seed)
     ckpt_path = os.path.join(args.out, "ckpt.pt")
@@ -142,8 +173,10 @@ def main(argv=None):
         rng.setstate(state["rng"])
         torch.set_rng_state(state["torch_rng"])
         step, spent, best, history = state["step"], state["spent"], state["best"], state["history"]
+        if state.get("valid_set") != [args.valid_pieces, args.valid_tokens]:
+            best = math.inf  # figures on another valid subset do not compare
         print(f"resuming at update {step}, {spent / 60:.1f} min spent, best valid {best:.4f}", flush=True)
-    cfg = {"hidden": args.hidden, "layers": args.layers, "dropout": args.dropout,
+    cfg = {"hidden": args.hidden, "layers": args.layers, "dropout": args.dropout, "blocks": blocks,
            "steps_per_quarter": doc["steps_per_quarter"], "args": vars(args)}
     budget = args.max_minutes * 60
     t_last, tokens, loss_sum, loss_n = time.time(), 0, 0.0, 0
@@ -153,7 +186,7 @@ def main(argv=None):
         for g in opt.param_groups:
             g["lr"] = lr
         seqs = [draw(by_source, weights, rng, args.transpose, args.seq_len) for _ in range(args.batch)]
-        x, y = make_batch(seqs)
+        x, y = make_batch(seqs, blocks)
         logits, _ = model(x)
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, ev.VOCAB), y.reshape(-1), ignore_index=-100)
         opt.zero_grad()
@@ -170,7 +203,7 @@ def main(argv=None):
         t_last = now
         if step % args.eval_every == 0 or spent >= budget:
             t_eval = time.time()
-            v = evaluate(model, valid)
+            v = evaluate(model, valid, args.valid_tokens, blocks)
             improved = v < best
             if improved:
                 best = v
@@ -181,17 +214,17 @@ def main(argv=None):
             loss_sum, loss_n = 0.0, 0
             atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "rng": rng.getstate(),
                          "torch_rng": torch.get_rng_state(), "step": step, "spent": spent, "best": best,
-                         "history": history, "cfg": cfg}, ckpt_path)
+                         "history": history, "cfg": cfg, "valid_set": [args.valid_pieces, args.valid_tokens]}, ckpt_path)
             t_last += time.time() - t_eval  # evaluation time is not training time
     print(f"done: {step} updates, best valid {best:.4f}", flush=True)
 
 
-def make_batch(seqs):
+def make_batch(seqs, blocks):
     t = max(len(toks) for toks, _, _ in seqs) - 1
-    x = np.zeros((len(seqs), t, ev.INPUT), dtype=np.float32)
+    x = np.zeros((len(seqs), t, ev.input_size(blocks)), dtype=np.float32)
     y = np.full((len(seqs), t), -100, dtype=np.int64)
     for b, (toks, phase, bar) in enumerate(seqs):
-        x[b, :len(toks) - 1] = ev.inputs_of(toks[:-1], bar, phase)
+        x[b, :len(toks) - 1] = ev.inputs_of(toks[:-1], bar, phase, blocks)
         y[b, :len(toks) - 1] = toks[1:]
     return torch.from_numpy(x), torch.from_numpy(y)
 
