@@ -182,8 +182,8 @@ def augment(raw, out_path, rng, clean):
     return len(x) / SR
 
 
-def work(job):
-    """job: (batch index, engine, voice, [(uid, text)], seed, out dir, clean)."""
+def work(job, root=DATA):
+    """job: (batch index, engine, voice, [(uid, text)], seed, out dir, clean); manifest paths relative to root."""
     bi, engine, voice, items, seed, out_dir, clean = job
     rng = random.Random(seed)
     global PIPER_MODEL
@@ -198,7 +198,7 @@ def work(job):
             path = os.path.join(out_dir, f"{uid}.wav")
             dur = augment(raw, path, rng, clean)
             if dur:
-                res.append({"path": os.path.relpath(path, DATA), "text": text, "voice": desc, "duration": round(dur, 3)})
+                res.append({"path": os.path.relpath(path, root), "text": text, "voice": desc, "duration": round(dur, 3)})
     return res
 
 
