@@ -96,6 +96,11 @@ def normalize(text):
     return re.sub(r"\s+", " ", t).strip()
 
 
+def manifest_root(man_path):
+    """A manifest's audio paths are relative to the folder above its manifests/ folder (data/ or the cache)."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(os.path.expanduser(man_path))))
+
+
 # ---------------------------------------------------------------- held-out texts
 def heldout_text(text, per_mille=15):
     """True for the texts set aside for the natural-voice test (speech/kokoro.py synth --test): a fixed

@@ -26,6 +26,7 @@ from multiprocessing import Pool
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from augment import colored_noise  # noqa: E402
 from common import DATA  # noqa: E402
 
 VENV_BIN = os.path.dirname(sys.executable)
@@ -123,17 +124,6 @@ def noise_bank():
                 if run(["sox", p, "-r", str(SR), "-c", "1", "-b", "16", t.name]):
                     _NOISES.append(read_wav(t.name)[0])
     return _NOISES
-
-
-def colored_noise(rng_np, n, kind):
-    w = rng_np.standard_normal(n).astype(np.float32)
-    if kind == "white":
-        return w
-    spec = np.fft.rfft(w)
-    f = np.arange(len(spec), dtype=np.float32) + 1.0
-    spec = spec / (np.sqrt(f) if kind == "pink" else f)
-    x = np.fft.irfft(spec, n).astype(np.float32)
-    return x / (np.std(x) + 1e-9)
 
 
 def augment(raw, out_path, rng, clean):
