@@ -315,8 +315,15 @@ def synth_run(args, cache):
         weights = {"prose": args.prose_share, "short": args.short_share, "talk": args.talk_share,
                    "talk-short": args.talk_short_share}
     weights = {k: v for k, v in weights.items() if k in pools and v > 0}
-    if args.test:
-        pools["_test"] = test_texts(pools, weights, args.utts)
+    if args.test:  # the test's texts are fixed at its first run: later text changes do not move them
+        plan = os.path.join(cache, "audio", run, "texts.jsonl")
+        if not os.path.exists(plan):
+            os.makedirs(os.path.dirname(plan), exist_ok=True)
+            with open(plan + ".tmp", "w") as f:
+                f.writelines(json.dumps(p) + "\n" for p in test_texts(pools, weights, args.utts))
+            os.replace(plan + ".tmp", plan)
+        pools["_test"] = [tuple(json.loads(line)) for line in open(plan)]
+        args.utts = min(args.utts, len(pools["_test"]))
     part, nparts = (int(v) for v in args.part.split("/"))
     kk = None
     shard, hours = 0, 0.0

@@ -158,8 +158,9 @@ def short_utterances(rng, n):
     def time():
         h, m = rng.randrange(1, 13), rng.randrange(60)
         mm = "" if m == 0 else (" oh " + number_words(m) if m < 10 else " " + number_words(m))
-        return f"{number_words(h)}{mm} {rng.choice(['a m', 'p m', 'in the morning', 'o'])}".replace(" o", " o'clock") \
-            if rng.random() < 0.3 else f"{number_words(h)}{mm} {rng.choice(['a m', 'p m'])}"
+        if rng.random() < 0.15:
+            return f"{number_words(h)} o'clock" + rng.choice(["", " in the morning", " at night"])
+        return f"{number_words(h)}{mm} {rng.choice(['a m', 'p m', 'in the morning'] if rng.random() < 0.3 else ['a m', 'p m'])}"
 
     def command():
         r = rng.random()
