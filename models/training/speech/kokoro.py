@@ -247,7 +247,7 @@ def shard_manifest(cache, run, shard):
 
 def merge_manifest(cache, run):
     rows = []
-    for p in sorted(glob.glob(os.path.join(cache, "audio", run, "*.jsonl"))):
+    for p in sorted(glob.glob(os.path.join(cache, "audio", run, "[0-9][0-9][0-9][0-9][0-9].jsonl"))):
         rows += [line for line in open(p) if line.strip()]
     os.makedirs(os.path.join(cache, "manifests"), exist_ok=True)
     out = os.path.join(cache, "manifests", run + ".jsonl")
