@@ -352,6 +352,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=300, help="linear learning-rate warm-up steps")
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--eval-only", action="store_true", help="evaluate the starting weights and stop")
+    ap.add_argument("--wait-hours", type=float, default=0, help="first wait (checking every 10 min) until the "
+                    "training manifests hold this many hours of audio (a run queued behind synthesis)")
     ap.add_argument("--sortagrad", action="store_true", help="first epoch of this run shortest utterances first")
     ap.add_argument("--clean-steps", type=int, default=0, help="no augmentation before this many steps")
     ap.add_argument("--align", default="", help="align.py folder: frame labels for a cross-entropy term next to CTC")
@@ -405,6 +407,12 @@ def main():
             out += [z["labels"][offs[i]:offs[i + 1]] for i in range(len(offs) - 1)]
         return out
 
+    while args.wait_hours and not args.pack:
+        held = sum(r.get("duration", 0) for m in manifests() for r in manifest_rows(m)) / 3600
+        if held >= args.wait_hours:
+            break
+        print(f"{time.strftime('%H:%M')} waiting: the manifests hold {held:.2f} h of {args.wait_hours} h", flush=True)
+        time.sleep(600)
     t_load = time.time()
     train_f, train_t, train_n = load_train()
     train_l = load_labels()
