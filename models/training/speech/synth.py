@@ -26,6 +26,7 @@ from multiprocessing import Pool
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from augment import colored_noise  # noqa: E402
 from common import DATA  # noqa: E402
 
 VENV_BIN = os.path.dirname(sys.executable)
@@ -125,17 +126,6 @@ def noise_bank():
     return _NOISES
 
 
-def colored_noise(rng_np, n, kind):
-    w = rng_np.standard_normal(n).astype(np.float32)
-    if kind == "white":
-        return w
-    spec = np.fft.rfft(w)
-    f = np.arange(len(spec), dtype=np.float32) + 1.0
-    spec = spec / (np.sqrt(f) if kind == "pink" else f)
-    x = np.fft.irfft(spec, n).astype(np.float32)
-    return x / (np.std(x) + 1e-9)
-
-
 def augment(raw, out_path, rng, clean):
     """sox chain (rate, speed, pitch, reverb, band) then numpy (silence, noise, gain)."""
     chain = []
@@ -182,8 +172,8 @@ def augment(raw, out_path, rng, clean):
     return len(x) / SR
 
 
-def work(job):
-    """job: (batch index, engine, voice, [(uid, text)], seed, out dir, clean)."""
+def work(job, root=DATA):
+    """job: (batch index, engine, voice, [(uid, text)], seed, out dir, clean); manifest paths relative to root."""
     bi, engine, voice, items, seed, out_dir, clean = job
     rng = random.Random(seed)
     global PIPER_MODEL
@@ -198,7 +188,7 @@ def work(job):
             path = os.path.join(out_dir, f"{uid}.wav")
             dur = augment(raw, path, rng, clean)
             if dur:
-                res.append({"path": os.path.relpath(path, DATA), "text": text, "voice": desc, "duration": round(dur, 3)})
+                res.append({"path": os.path.relpath(path, root), "text": text, "voice": desc, "duration": round(dur, 3)})
     return res
 
 

@@ -7,7 +7,10 @@ the scoring convention, kept only if nearly all of its words are dictionary word
 deduplicated, and removed if it is or contains an evaluation text (every Asterisk prompt; files of
 standard speech-corpus sentence lists are skipped by name and the corpus is checked for them).
 
-Usage: text.py [--seed 1]   -> data/text/prose.txt, data/text/short.txt, data/text/stats.json
+Texts picked by common.heldout_text (a fixed hash, 1.5% of texts of three or more words) go to
+data/text/heldout.txt only: the natural-voice test draws from them; training audio and the LM never do.
+
+Usage: text.py [--seed 1]   -> data/text/{prose,short,heldout}.txt, data/text/stats.json
 """
 import argparse
 import ast
@@ -20,7 +23,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import DATA, asterisk_prompts, normalize, number_words, ordinal_words  # noqa: E402
+from common import DATA, asterisk_prompts, heldout_text, normalize, number_words, ordinal_words  # noqa: E402
 
 SKIP_PATH = re.compile(r"arctic|timit|harvard|librispeech|asterisk", re.I)
 
@@ -155,8 +158,9 @@ def short_utterances(rng, n):
     def time():
         h, m = rng.randrange(1, 13), rng.randrange(60)
         mm = "" if m == 0 else (" oh " + number_words(m) if m < 10 else " " + number_words(m))
-        return f"{number_words(h)}{mm} {rng.choice(['a m', 'p m', 'in the morning', 'o'])}".replace(" o", " o'clock") \
-            if rng.random() < 0.3 else f"{number_words(h)}{mm} {rng.choice(['a m', 'p m'])}"
+        if rng.random() < 0.15:
+            return f"{number_words(h)} o'clock" + rng.choice(["", " in the morning", " at night"])
+        return f"{number_words(h)}{mm} {rng.choice(['a m', 'p m', 'in the morning'] if rng.random() < 0.3 else ['a m', 'p m'])}"
 
     def command():
         r = rng.random()
@@ -177,6 +181,20 @@ def short_utterances(rng, n):
     return out
 
 
+def evaluation_filter():
+    """A test keep(normalised text) that is False for every evaluation text: each Asterisk prompt,
+    whole and sentence by sentence, and (for prompts of three or more words) any text containing one."""
+    evals = set()
+    for t in asterisk_prompts().values():
+        evals.add(normalize(t))
+        for s in re.split(r"[.!?]+", t):
+            if normalize(s):
+                evals.add(normalize(s))
+    long_evals = [e for e in evals if len(e.split()) >= 3]
+    long_re = re.compile(r"\b(?:" + "|".join(re.escape(e) for e in sorted(long_evals, key=len, reverse=True)) + r")\b")
+    return lambda s: s not in evals and not long_re.search(s)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seed", type=int, default=1)
@@ -192,15 +210,7 @@ def main():
         words.add(normalize(line.strip()))
     words |= {"a", "i", "ok", "okay", "o'clock", "email", "online", "website"}
 
-    # Evaluation texts: every Asterisk prompt, whole and sentence by sentence.
-    evals = set()
-    for t in asterisk_prompts().values():
-        evals.add(normalize(t))
-        for s in re.split(r"[.!?]+", t):
-            if normalize(s):
-                evals.add(normalize(s))
-    long_evals = [e for e in evals if len(e.split()) >= 3]
-    long_re = re.compile(r"\b(?:" + "|".join(re.escape(e) for e in sorted(long_evals, key=len, reverse=True)) + r")\b")
+    keep = evaluation_filter()
 
     stats = {}
     prose = set()
@@ -219,7 +229,7 @@ def main():
                 continue
             if sum(w in words for w in ws) < len(ws):
                 continue
-            if s in evals or long_re.search(s):
+            if not keep(s):
                 removed += 1
                 continue
             if s not in prose:
@@ -227,9 +237,11 @@ def main():
                 kept += 1
         stats[name] = kept
         print(name, kept, flush=True)
-    short = {s for s in short_utterances(rng, args.short) if s not in evals and not long_re.search(s)}
+    short = {s for s in short_utterances(rng, args.short) if keep(s)}
     prose -= short
-    prose = sorted(prose)
+    heldout = sorted(s for s in prose | short if heldout_text(s))
+    prose = sorted(s for s in prose if not heldout_text(s))
+    short = {s for s in short if not heldout_text(s)}
     rng.shuffle(prose)
     short = sorted(short)
     rng.shuffle(short)
@@ -237,7 +249,10 @@ def main():
         f.write("\n".join(prose) + "\n")
     with open(os.path.join(out_dir, "short.txt"), "w") as f:
         f.write("\n".join(short) + "\n")
-    stats.update(prose=len(prose), short=len(short), removed_as_evaluation_text=removed,
+    rng.shuffle(heldout)
+    with open(os.path.join(out_dir, "heldout.txt"), "w") as f:
+        f.write("\n".join(heldout) + "\n")
+    stats.update(prose=len(prose), short=len(short), heldout=len(heldout), removed_as_evaluation_text=removed,
                  words=sum(len(s.split()) for s in prose) + sum(len(s.split()) for s in short))
     json.dump(stats, open(os.path.join(out_dir, "stats.json"), "w"), indent=1)
     print(json.dumps(stats))

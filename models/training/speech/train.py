@@ -3,12 +3,19 @@
 Front end: common.log_mel (80 log-mel bands, 10 ms hop), per-band normalisation with the training
 data's mean/std (fixed at the first run and stored in the checkpoint), 3-frame stacking (30 ms steps).
 Model: unidirectional LSTM (layers x hidden) -> linear -> log_softmax over the 29-symbol vocabulary
-(blank 0, space, apostrophe, a-z). SpecAugment (frequency and time masks) on the training features.
-Checkpoints every few minutes to ckpt/last.pt (and ckpt/best.pt by development-set WER), so a killed run
-resumes with --resume. Every eval interval it reports greedy WER/CER on the held-out synthetic voices
-(data/manifests/test.jsonl) and on the real-speech development set (Asterisk dev ids).
+(blank 0, space, apostrophe, a-z). SpecAugment (frequency and time masks) on the training features, after
+feature-domain augmentation (gain, mel-axis warping as vocal-tract-length perturbation, tempo, noise floor).
+With --wave-aug it trains from the audio itself, each utterance augmented on the fly by augment.py (rooms,
+noise and babble, speed, pitch, band, codecs, clipping) in a worker process before the features.
+Checkpoints every few minutes to CKPT_DIR/last.pt (and best.pt by development-set WER), so a killed run
+resumes with --resume; --init starts from a checkpoint or from an exported model folder (models/speech-en).
+Every eval interval it reports greedy WER/CER on the evaluation sets (the Asterisk development ids, the
+held-out Kokoro voices, the held-out old-engine voices) and appends them to CKPT_DIR/curve.jsonl with
+the hours of audio seen: the learning curve.
 
 Usage: train.py [--resume] [--minutes 60] [--threads 2] [--layers 4 --hidden 384]
+       train.py --init ../speech-en --manifests '~/.cache/reprise/speech/manifests/kokoro-s*.jsonl' --wave-aug default
+       train.py --init ../speech-en --eval-only      (figures of a model without training)
 """
 import argparse
 import glob
@@ -25,11 +32,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (DATA, FRONT_END, VOCAB, asterisk_dev_set, decode_greedy, encode, error_rates,  # noqa: E402
-                    load_audio, log_mel)
+from augment import Augmenter, parse_config  # noqa: E402
+from common import (CACHE, DATA, FRONT_END, VOCAB, asterisk_dev_set, decode_greedy, encode, error_rates,  # noqa: E402
+                    load_audio, log_mel, manifest_root)
 
 CKPT = os.path.join(DATA, "ckpt")
 FEATS = os.path.join(DATA, "feats")
+EVAL_MANIFESTS = {"kokoro": os.path.join(CACHE, "manifests", "kokoro-test.jsonl"),
+                  "synth": os.path.join(DATA, "manifests", "test.jsonl")}
 
 
 class SpeechModel(nn.Module):
@@ -53,13 +63,19 @@ class SpeechModel(nn.Module):
 
 
 # ------------------------------------------------------------------ features
+def manifest_rows(man_path):
+    return [json.loads(line) for line in open(os.path.expanduser(man_path)) if line.strip()]
+
+
 def manifest_feats(man_path):
-    """Features (float16, frames x 80) and texts for a manifest, cached in data/feats/<name>.npz
+    """Features (float16, frames x 80) and texts for a manifest, cached in <root>/feats/<name>.npz
     and extended when the manifest has grown."""
-    os.makedirs(FEATS, exist_ok=True)
+    root = manifest_root(man_path)
+    feats_dir = os.path.join(root, "feats")
+    os.makedirs(feats_dir, exist_ok=True)
     name = os.path.basename(man_path).replace(".jsonl", "")
-    cache = os.path.join(FEATS, name + ".npz")
-    rows = [json.loads(line) for line in open(man_path)]
+    cache = os.path.join(feats_dir, name + ".npz")
+    rows = manifest_rows(man_path)
     feats, texts = [], []
     if os.path.exists(cache):
         z = np.load(cache, allow_pickle=False)
@@ -69,12 +85,81 @@ def manifest_feats(man_path):
         texts = list(z["texts"])
     if len(feats) < len(rows):
         for r in rows[len(feats):]:
-            feats.append(log_mel(load_audio(os.path.join(DATA, r["path"]))).astype(np.float16))
+            feats.append(log_mel(load_audio(os.path.join(root, r["path"]))).astype(np.float16))
             texts.append(r["text"])
         offs = np.cumsum([0] + [len(f) for f in feats])
         np.savez(cache + ".tmp.npz", feats=np.concatenate(feats), offsets=offs, texts=np.array(texts))
         os.replace(cache + ".tmp.npz", cache)
     return feats, texts
+
+
+def manifest_waves(man_path):
+    """16-bit audio (memory-mapped int16 arrays) and texts of a manifest, decoded once into
+    <root>/wave/<name>.i16 (+ .json index) and extended when the manifest has grown."""
+    root = manifest_root(man_path)
+    d = os.path.join(root, "wave")
+    os.makedirs(d, exist_ok=True)
+    name = os.path.basename(man_path).replace(".jsonl", "")
+    raw, idx = os.path.join(d, name + ".i16"), os.path.join(d, name + ".json")
+    rows = manifest_rows(man_path)
+    meta = json.load(open(idx)) if os.path.exists(idx) else {"offsets": [0], "texts": []}
+    if len(meta["texts"]) < len(rows):
+        with open(raw, "ab") as f:
+            f.truncate(meta["offsets"][-1] * 2)  # drop what an interrupted append left
+            for r in rows[len(meta["texts"]):]:
+                x = (np.clip(load_audio(os.path.join(root, r["path"])), -1, 1 - 1 / 32768) * 32768).astype("<i2")
+                f.write(x.tobytes())
+                meta["offsets"].append(meta["offsets"][-1] + len(x))
+                meta["texts"].append(r["text"])
+        json.dump(meta, open(idx + ".tmp", "w"))
+        os.replace(idx + ".tmp", idx)
+    offs = meta["offsets"]
+    if offs[-1] == 0:
+        return [], []
+    mm = np.memmap(raw, dtype="<i2", mode="r", shape=(offs[-1],))
+    return [mm[offs[i]:offs[i + 1]] for i in range(len(offs) - 1)], meta["texts"]
+
+
+def expand_manifests(spec):
+    """Manifest paths of comma-separated globs (~ expanded)."""
+    return sorted(m for pat in spec.split(",") for m in glob.glob(os.path.expanduser(pat)))
+
+
+def n_frames(n_samples):
+    return max(0, 1 + (n_samples - FRONT_END["win_length"]) // FRONT_END["hop_length"])
+
+
+_WAVES = {}  # wave-mode training data and augmenter, set before the worker pool forks
+
+
+def wave_batch(job):
+    """Log-mel features of the utterances idx, each waveform augmented (when aug) by the Augmenter
+    reseeded with seed: the same job gives the same features."""
+    idx, seed, aug = job
+    waves, augmenter = _WAVES["waves"], _WAVES["augmenter"]
+    augmenter.rng.seed(seed)
+    augmenter.rng_np = np.random.default_rng(seed)
+    out = []
+    for i in idx:
+        x = np.asarray(waves[i], dtype=np.float32) / 32768.0
+        if aug:
+            x, _ = augmenter(x)
+        out.append(log_mel(x))
+    return out
+
+
+def state_from_model_dir(d):
+    """A training state (weights as float32, normalisation, counters) from an exported model folder."""
+    from safetensors.torch import load_file
+    cfg = json.load(open(os.path.join(d, "config.json")))
+    lstm = next(layer for layer in cfg["layers"] if layer["type"] == "lstm")
+    out = next(layer for layer in cfg["layers"] if layer["type"] == "linear")
+    tr = cfg.get("training", {})
+    return {"model": {k: v.float() for k, v in load_file(os.path.join(d, "model.safetensors")).items()},
+            "cfg": {"layers": lstm["num_layers"], "hidden": lstm["hidden_size"], "n_in": lstm["input_size"],
+                    "n_out": out["out_features"]},
+            "mean": cfg["speech"]["feature_mean"], "std": cfg["speech"]["feature_std"], "step": tr.get("step", 0),
+            "train_seconds": tr.get("train_minutes", 0) * 60, "audio_seconds": tr.get("audio_hours_seen", 0) * 3600}
 
 
 def dev_feats():
@@ -185,6 +270,11 @@ def evaluate(model, feats, texts, mean, std, stack, device, bs=32):
     return wer, cer, hyps
 
 
+def pack_eval_names(d):
+    """The evaluation splits of a pack.py folder (older packs: test and dev)."""
+    return json.load(open(os.path.join(d, "index.json"))).get("eval", ["test", "dev"])
+
+
 def load_pack(d, split, rng_np):
     import lzma
     idx = json.load(open(os.path.join(d, "index.json")))
@@ -231,7 +321,8 @@ def load_state(path):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--init", default="", help="start from this checkpoint's weights (fresh optimizer and counters kept)")
+    ap.add_argument("--init", default="", help="start from this checkpoint's weights, or an exported model folder's "
+                    "(config.json + model.safetensors); fresh optimizer, counters kept")
     ap.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget of this run")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--layers", type=int, default=4)
@@ -246,12 +337,23 @@ def main():
     ap.add_argument("--ckpt-dir", default=CKPT)
     ap.add_argument("--split-mb", type=float, default=0, help="write weights in parts of at most this size")
     ap.add_argument("--pack", default="", help="read features from a pack.py folder instead of the manifests")
-    ap.add_argument("--manifests", default=os.path.join(DATA, "manifests", "train-*.jsonl"))
+    ap.add_argument("--manifests", default=os.path.join(DATA, "manifests", "train-*.jsonl"),
+                    help="training manifests: globs, comma-separated (e.g. the cache's manifests/kokoro-s*.jsonl)")
+    ap.add_argument("--wave-aug", default="", help="train from audio, augmented on the fly by augment.py with this "
+                    "configuration ('default' or e.g. 'rir=0.35,noise=0.6,codec=0.2'); off: cached features")
+    ap.add_argument("--workers", type=int, default=1, help="processes that prepare augmented batches (wave mode; 0: inline)")
+    ap.add_argument("--cache", default=CACHE, help="cache folder (room impulse responses for --wave-aug)")
+    ap.add_argument("--eval-sets", default="dev,kokoro,synth", help="evaluation sets that exist of: dev (Asterisk "
+                    "development ids), kokoro (held-out Kokoro voices), synth (held-out old-engine voices)")
     ap.add_argument("--no-specaug", action="store_true")
     ap.add_argument("--dropout", type=float, default=0.1)
-    ap.add_argument("--eval-test-limit", type=int, default=0, help="evaluate on the first N synthetic test utterances only")
+    ap.add_argument("--eval-test-limit", type=int, default=0, help="evaluate on the first N utterances of each "
+                    "synthetic test set only (the development set is always whole)")
     ap.add_argument("--warmup", type=int, default=300, help="linear learning-rate warm-up steps")
     ap.add_argument("--log-every", type=int, default=50)
+    ap.add_argument("--eval-only", action="store_true", help="evaluate the starting weights and stop")
+    ap.add_argument("--wait-hours", type=float, default=0, help="first wait (checking every 10 min) until the "
+                    "training manifests hold this many hours of audio (a run queued behind synthesis)")
     ap.add_argument("--sortagrad", action="store_true", help="first epoch of this run shortest utterances first")
     ap.add_argument("--clean-steps", type=int, default=0, help="no augmentation before this many steps")
     ap.add_argument("--align", default="", help="align.py folder: frame labels for a cross-entropy term next to CTC")
@@ -274,53 +376,70 @@ def main():
         cfg = state["cfg"]
         print(f"resumed step {state['step']}, trained {state['train_seconds'] / 60:.1f} min", flush=True)
     elif args.init:
-        state = load_state(args.init)
+        state = state_from_model_dir(args.init) if os.path.isdir(args.init) else load_state(args.init)
         cfg = state["cfg"]
         state.pop("opt", None)
         print(f"initialised from {args.init} (step {state['step']})", flush=True)
     else:
         cfg = {"layers": args.layers, "hidden": args.hidden, "n_in": stack * FRONT_END["n_mels"], "n_out": len(VOCAB)}
 
+    manifests = lambda: expand_manifests(args.manifests)  # noqa: E731
+
     def load_train():
+        """(items, texts, frames per item): features, or in wave mode int16 waveforms."""
         if args.pack:
-            return load_pack(args.pack, "train", None)[:2]
+            fs, ts = load_pack(args.pack, "train", None)[:2]
+            return fs, ts, [len(f) for f in fs]
         fs, ts = [], []
-        for m in sorted(glob.glob(args.manifests)):
-            f, t = manifest_feats(m)
+        for m in manifests():
+            f, t = manifest_waves(m) if args.wave_aug else manifest_feats(m)
             fs += f
             ts += t
-        return fs, ts
+        return fs, ts, [n_frames(len(f)) if args.wave_aug else len(f) for f in fs]
 
     def load_labels():
         if not args.align:
             return None
         out = []
-        for m in sorted(glob.glob(args.manifests)):
+        for m in manifests():
             z = np.load(os.path.join(args.align, os.path.basename(m).replace(".jsonl", ".npz")))
             offs = z["offsets"]
             out += [z["labels"][offs[i]:offs[i + 1]] for i in range(len(offs) - 1)]
         return out
 
+    while args.wait_hours and not args.pack:
+        held = sum(r.get("duration", 0) for m in manifests() for r in manifest_rows(m)) / 3600
+        if held >= args.wait_hours:
+            break
+        print(f"{time.strftime('%H:%M')} waiting: the manifests hold {held:.2f} h of {args.wait_hours} h", flush=True)
+        time.sleep(600)
     t_load = time.time()
-    train_f, train_t = load_train()
+    train_f, train_t, train_n = load_train()
     train_l = load_labels()
     if train_l is not None and len(train_l) != len(train_f):
         raise SystemExit(f"{args.align}: {len(train_l)} label rows for {len(train_f)} utterances")
     dither = 0.0
+    evals = {}
     if args.pack:
-        test_f, test_t, dither = load_pack(args.pack, "test", None)
-        dev_f, dev_t, _ = load_pack(args.pack, "dev", None)
+        for name in pack_eval_names(args.pack):
+            f, t, dither = load_pack(args.pack, name, None)
+            evals["synth" if name == "test" else name] = (f, t)
     else:
-        test_f, test_t = manifest_feats(os.path.join(DATA, "manifests", "test.jsonl"))
-        dev_f, dev_t = dev_feats()
+        for name in args.eval_sets.split(","):
+            if name == "dev":
+                evals[name] = dev_feats()
+            elif os.path.exists(os.path.expanduser(EVAL_MANIFESTS[name])):
+                evals[name] = manifest_feats(EVAL_MANIFESTS[name])
     if args.eval_test_limit:
-        test_f, test_t = test_f[:args.eval_test_limit], test_t[:args.eval_test_limit]
-    print(f"features: {len(train_f)} train utts ({sum(len(f) for f in train_f) / 360000:.2f} h), "
-          f"{len(test_f)} test, {len(dev_f)} dev; {time.time() - t_load:.0f} s", flush=True)
+        evals = {k: (f[:args.eval_test_limit], t[:args.eval_test_limit]) if k != "dev" else (f, t)
+                 for k, (f, t) in evals.items()}
+    print(f"{'audio' if args.wave_aug else 'features'}: {len(train_f)} train utts ({sum(train_n) / 360000:.2f} h); eval "
+          + ", ".join(f"{k} {len(f)}" for k, (f, _) in evals.items()) + f"; {time.time() - t_load:.0f} s", flush=True)
     if state is not None:
         mean, std = np.asarray(state["mean"], np.float32), np.asarray(state["std"], np.float32)
     else:
-        allf = np.concatenate(train_f[:20000]).astype(np.float32)
+        sample = [log_mel(np.asarray(w, np.float32) / 32768.0) for w in train_f[:3000]] if args.wave_aug else train_f[:20000]
+        allf = np.concatenate(sample).astype(np.float32)
         mean, std = allf.mean(0), allf.std(0) + 1e-5
     mean_t = torch.tensor(mean, dtype=torch.float32, device=device)
     std_t = torch.tensor(std, dtype=torch.float32, device=device)
@@ -354,10 +473,10 @@ def main():
         save_state(path, d, args.split_mb)
 
     def batches(sort_only=False):
-        order = sorted(range(len(train_f)), key=lambda i: len(train_f[i]) + rng.random() * 50)
+        order = sorted(range(len(train_f)), key=lambda i: train_n[i] + rng.random() * 50)
         bs, cur, cur_frames = [], [], 0
         for i in order:
-            n = len(train_f[i])
+            n = train_n[i]
             if cur and (len(cur) + 1) * max(n, cur_frames) > args.batch_seconds * 100:
                 bs.append(cur)
                 cur, cur_frames = [], 0
@@ -371,8 +490,8 @@ def main():
 
     def run_eval():
         model.eval()
-        out = []
-        for feats, texts in ((test_f, test_t), (dev_f, dev_t)):
+        out = {}
+        for name, (feats, texts) in evals.items():
             hyps = []
             with torch.no_grad():
                 for i in range(0, len(feats), 64):
@@ -387,10 +506,50 @@ def main():
                     best_ids = model(x, sl).argmax(-1).cpu().numpy()
                     for b, k in enumerate(sl.tolist()):
                         hyps.append(decode_greedy(best_ids[b, :k].tolist()))
-            out.append(error_rates(texts, hyps) + (hyps,))
+            out[name] = error_rates(texts, hyps) + (hyps,)
         model.train()
         return out
 
+    def eval_record():
+        res = run_eval()
+        rec = {"step": step, "train_min": round(train_seconds / 60, 1), "audio_h": round(audio_seconds / 3600, 2),
+               "data_h": round(sum(train_n) / 360000, 2)}
+        for name, (w, c, _) in res.items():
+            rec[f"{name}_wer"], rec[f"{name}_cer"] = round(w, 4), round(c, 4)
+        history.append(rec)
+        with open(os.path.join(args.ckpt_dir, "curve.jsonl"), "a") as f:
+            f.write(json.dumps(rec) + "\n")
+        dev = res.get("dev")
+        print("EVAL", json.dumps(rec), "| e.g.", " / ".join(f"{r} -> {h}" for r, h in list(zip(evals["dev"][1], dev[2]))[:5])
+              if dev else "", flush=True)
+        return rec
+
+    def epoch_stream(bs, aug_from_step):
+        """(batch, features) in order: cached features, or waveforms augmented and featurised by the
+        worker pool a few batches ahead."""
+        if not args.wave_aug:
+            yield from ((b, [train_f[i] for i in b]) for b in bs)
+            return
+        _WAVES["waves"] = train_f
+        _WAVES["augmenter"] = Augmenter(parse_config("" if args.wave_aug == "default" else args.wave_aug), args.cache,
+                                        seed=args.seed, others=lambda: np.asarray(
+                                            train_f[_WAVES["augmenter"].rng.randrange(len(train_f))], np.float32) / 32768.0)
+        jobs = [(b, rng.randrange(2**31), step + k >= aug_from_step and not args.no_specaug) for k, b in enumerate(bs)]
+        if args.workers == 0:
+            yield from ((b, wave_batch(j)) for b, j in zip(bs, jobs))
+            return
+        import multiprocessing as mp
+        with mp.get_context("fork").Pool(args.workers) as pool:
+            pending = [pool.apply_async(wave_batch, (j,)) for j in jobs[:3]]
+            for k, b in enumerate(bs):
+                feats = pending.pop(0).get()
+                if k + 3 < len(jobs):
+                    pending.append(pool.apply_async(wave_batch, (jobs[k + 3],)))
+                yield b, feats
+
+    if args.eval_only:
+        eval_record()
+        return
     t0 = time.time()
     last_ckpt = last_eval = time.time()
     run_train_start = train_seconds
@@ -399,18 +558,18 @@ def main():
     epoch = 0
     while not done:
         epoch += 1
-        for b in batches(sort_only=args.sortagrad and epoch == 1):
+        for b, bfeats in epoch_stream(batches(sort_only=args.sortagrad and epoch == 1), args.clean_steps):
             frac = (time.time() - t0) / (args.minutes * 60)
             if frac > 1:
                 done = True
                 break
             ys, yl, fs, ls = [], [], [], []
             ce_w = max(0.0, 1.0 - step / args.ce_steps) if train_l is not None and args.ce_steps else 0.0
-            for i in b:
+            for i, f in zip(b, bfeats):
                 y = encode(train_t[i])
-                if len(train_f[i]) < 2 * stack or not y:
+                if len(f) < 2 * stack or not y:
                     continue
-                fs.append(torch.from_numpy(train_f[i].astype(np.float32)))
+                fs.append(torch.from_numpy(f.astype(np.float32)))
                 if ce_w > 0:
                     ls.append(torch.from_numpy(train_l[i].astype(np.int64)))
                 ys += y
@@ -453,14 +612,8 @@ def main():
                       f"train {train_seconds / 60:.1f} min ({secs / (time.time() - tb):.0f} audio-s/s)", flush=True)
             if time.time() - last_eval > args.eval_minutes * 60:
                 last_eval = time.time()
-                (tw, tc, _), (dw, dc, dh) = run_eval()
-                rec = {"step": step, "train_min": round(train_seconds / 60, 1), "audio_h": round(audio_seconds / 3600, 1),
-                       "synth_test_wer": round(tw, 4), "synth_test_cer": round(tc, 4), "dev_wer": round(dw, 4),
-                       "dev_cer": round(dc, 4)}
-                history.append(rec)
-                print("EVAL", json.dumps(rec), "| e.g.", " / ".join(f"{r} -> {h}" for r, h in list(zip(dev_t, dh))[:5]),
-                      flush=True)
-                if dw < best["dev_wer"]:
+                rec = eval_record()
+                if rec.get("dev_wer", 9.9) < best["dev_wer"]:
                     best = dict(rec)
                     save(os.path.join(args.ckpt_dir, "best.pt"))
                 last_ckpt = 0
@@ -469,15 +622,11 @@ def main():
                 last_ckpt = time.time()
         if not done and not args.pack:
             n_before = len(train_f)
-            train_f, train_t = load_train()
+            train_f, train_t, train_n = load_train()
             if len(train_f) != n_before:
-                print(f"epoch {epoch} done; now {len(train_f)} utts ({sum(len(f) for f in train_f) / 360000:.2f} h)", flush=True)
-    (tw, tc, _), (dw, dc, _) = run_eval()
-    rec = {"step": step, "train_min": round(train_seconds / 60, 1), "audio_h": round(audio_seconds / 3600, 1),
-           "synth_test_wer": round(tw, 4), "synth_test_cer": round(tc, 4), "dev_wer": round(dw, 4), "dev_cer": round(dc, 4)}
-    history.append(rec)
-    print("EVAL", json.dumps(rec), flush=True)
-    if dw < best["dev_wer"]:
+                print(f"epoch {epoch} done; now {len(train_f)} utts ({sum(train_n) / 360000:.2f} h)", flush=True)
+    rec = eval_record()
+    if rec.get("dev_wer", 9.9) < best["dev_wer"]:
         best = dict(rec)
         save(os.path.join(args.ckpt_dir, "best.pt"))
     save(last)
