@@ -264,12 +264,9 @@ pub fn write_midi(seed: &Seed, cont: &Continuation, only_continuation: bool) -> 
         }
     }
     let (num, den) = seed.time_signature;
-    let meta = vec![
-        (
-            0,
-            0,
-            TrackEventKind::Meta(MetaMessage::Tempo(u24::new(seed.tempo_us.min(0xFF_FFFF)))),
-        ),
+    let tempo = |us: u32| TrackEventKind::Meta(MetaMessage::Tempo(u24::new(us.min(0xFF_FFFF))));
+    let mut meta = vec![
+        (0, 0, tempo(seed.tempo_at(shift))),
         (
             0,
             0,
@@ -281,6 +278,9 @@ pub fn write_midi(seed: &Seed, cont: &Continuation, only_continuation: bool) -> 
             )),
         ),
     ];
+    if !only_continuation {
+        meta.extend(seed.tempo_changes.iter().map(|&(t, us)| (t, 0, tempo(us))));
+    }
     let mut tracks = vec![to_track(meta, end), to_track(events, end)];
     if !drums.is_empty() {
         tracks.push(to_track(drums, end.max(seed.end_tick)));
