@@ -818,16 +818,7 @@ fn music_continues_and_renders_over_http() {
             (1440, 480, 72, 90, 0),
         ],
     );
-    let config = f.path("music.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[speech]\nenabled = false\n[music]\nmodel = {:?}\n",
-            s(&model)
-        ),
-    )
-    .unwrap();
-    let server = Server::start(&["--config", s(&config), "--listen", "127.0.0.1:0"]);
+    let server = music_server(&f, &model, "");
     let seed_bytes = std::fs::read(&seed).unwrap();
 
     let (status, midi) = http(
@@ -907,6 +898,130 @@ fn music_continues_and_renders_over_http() {
     // Speech is off in this configuration.
     let (status, _) = upgrade(server.addr);
     assert_eq!(status, 404);
+}
+
+/// `GET /metrics` as text.
+fn metrics_text(addr: SocketAddr) -> String {
+    let (status, body) = http(addr, "GET", "/metrics", &[], b"");
+    assert_eq!(status, 200);
+    String::from_utf8(body).unwrap()
+}
+
+/// Polls `/metrics` until `name` reaches `value`; false if it has not within `seconds` (a
+/// safety bound: the condition is what the caller checks).
+fn wait_for_metric(addr: SocketAddr, name: &str, value: f64, seconds: u64) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+    while std::time::Instant::now() < deadline {
+        if metric(&metrics_text(addr), name) == value {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// A daemon serving music only, with this model and these `[limits]` lines.
+fn music_server(f: &Fixture, model: &Path, limits: &str) -> Server {
+    let config = f.path("music.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[speech]\nenabled = false\n[music]\nmodel = {:?}\n[limits]\n{limits}\n",
+            s(model)
+        ),
+    )
+    .unwrap();
+    Server::start(&["--config", s(&config), "--listen", "127.0.0.1:0"])
+}
+
+#[test]
+fn hostile_music_requests_are_refused_or_stopped_and_the_service_goes_on() {
+    let f = Fixture::new();
+    // A model slow enough that a long continuation takes many seconds, and a seed in 32/4:
+    // 1000 bars of it are 128,000 frames, far more than 2 s of work.
+    let model = f.path("slow-music");
+    music::write_random_model_sized(&model, "onset-roll", 21, 88, 4, 256, 150);
+    let long_bars = music::seed_bytes(480, 32, 2, &[(60, 480)]);
+    let server = music_server(&f, &model, "max_bars = 1000\nmusic_seconds = 2");
+    // Unbounded seeds are refused with the limit named.
+    for ppq in [1, 480] {
+        let (status, body) = http(
+            server.addr,
+            "POST",
+            "/music/continue?bars=1",
+            &[],
+            &music::hostile_seed(ppq),
+        );
+        let text = String::from_utf8_lossy(&body);
+        assert_eq!(status, 400, "{text}");
+        assert!(text.contains("limit") || text.contains("at most"), "{text}");
+    }
+    // Seeds whose bars were 0 ticks (ppq 1 in 1/8) are continued, and a truncated file is
+    // refused as render refuses it.
+    let tiny = music::seed_bytes(1, 1, 3, &[(60, 1), (64, 1)]);
+    let (status, body) = http(server.addr, "POST", "/music/continue?bars=2", &[], &tiny);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    for path in ["/music/continue", "/music/render"] {
+        let (status, body) = http(server.addr, "POST", path, &[], &tiny[..tiny.len() - 3]);
+        let text = String::from_utf8_lossy(&body);
+        assert_eq!(
+            (status, text.contains("truncated")),
+            (400, true),
+            "{path}: {text}"
+        );
+    }
+    // A job over the time limit is stopped and answered 503.
+    let (status, body) = http(
+        server.addr,
+        "POST",
+        "/music/continue?bars=1000",
+        &[],
+        &long_bars,
+    );
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("music_seconds"), "{text}");
+    let m = metrics_text(server.addr);
+    assert_eq!(
+        metric(
+            &m,
+            "reprise_music_jobs_stopped_total{reason=\"time_limit\"}"
+        ),
+        1.0
+    );
+    let (status, _) = http(server.addr, "POST", "/music/continue?bars=1", &[], &tiny);
+    assert_eq!(status, 200);
+    drop(server);
+
+    // A job whose client went away is stopped, and frees the only turn (music_jobs = 1).
+    let server = music_server(&f, &model, "max_bars = 1000\nmusic_seconds = 3600");
+    let mut client = TcpStream::connect(server.addr).unwrap();
+    let request = format!(
+        "POST /music/continue?bars=1000 HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        long_bars.len()
+    );
+    client.write_all(request.as_bytes()).unwrap();
+    client.write_all(&long_bars).unwrap();
+    assert!(
+        wait_for_metric(server.addr, "reprise_music_jobs_active", 1.0, 30),
+        "the job did not start"
+    );
+    drop(client);
+    assert!(
+        wait_for_metric(
+            server.addr,
+            "reprise_music_jobs_stopped_total{reason=\"client_gone\"}",
+            1.0,
+            60
+        ),
+        "the job of a client that went away was not stopped"
+    );
+    assert_eq!(
+        metric(&metrics_text(server.addr), "reprise_music_jobs_active"),
+        0.0
+    );
+    let (status, _) = http(server.addr, "POST", "/music/continue?bars=1", &[], &tiny);
+    assert_eq!(status, 200);
 }
 
 #[test]

@@ -170,6 +170,9 @@ pub struct Limits {
     pub max_bars: u32,
     /// Most seconds of audio one render may produce.
     pub max_render_seconds: f64,
+    /// A music job (continue or render) still running after this many seconds is stopped
+    /// and answered with HTTP 503; one whose client went away is stopped at once.
+    pub music_seconds: f64,
     /// On SIGTERM or SIGINT, seconds given to sessions to flush their final results.
     pub shutdown_seconds: f64,
 }
@@ -185,6 +188,7 @@ impl Default for Limits {
             music_jobs: 1,
             max_bars: 64,
             max_render_seconds: 900.0,
+            music_seconds: 120.0,
             shutdown_seconds: 10.0,
         }
     }
@@ -440,6 +444,11 @@ impl ServeConfig {
             l.max_render_seconds > 0.0 && l.max_render_seconds <= 36_000.0,
             "limits.max_render_seconds",
             "must be 0 to 36000 seconds",
+        )?;
+        check(
+            l.music_seconds > 0.0 && l.music_seconds <= 86_400.0,
+            "limits.music_seconds",
+            "must be 0 to 86400 seconds",
         )?;
         check(
             (0.0..=3600.0).contains(&l.shutdown_seconds),

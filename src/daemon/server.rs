@@ -24,7 +24,9 @@ use tracing::{error, info, warn};
 use super::config::ServeConfig;
 use super::engine::SpeechEngine;
 use super::metrics::Metrics;
-use super::music::{ContinueQuery, MusicRequestError, MusicService, RenderQuery};
+use super::music::{
+    ContinueQuery, JobControl, MusicRequestError, MusicService, RenderQuery, StopReason,
+};
 use super::session;
 use crate::music::jam::Jam;
 use crate::speech::RecognizerOptions;
@@ -53,7 +55,7 @@ pub struct App {
     pub jam: Arc<Mutex<Option<Jam>>>,
     token: Option<String>,
     sessions: Arc<Semaphore>,
-    music_jobs: Semaphore,
+    music_jobs: Arc<Semaphore>,
 }
 
 impl App {
@@ -73,7 +75,7 @@ impl App {
     ) -> App {
         App {
             sessions: Arc::new(Semaphore::new(config.limits.max_sessions)),
-            music_jobs: Semaphore::new(config.limits.music_jobs),
+            music_jobs: Arc::new(Semaphore::new(config.limits.music_jobs)),
             config,
             engine,
             lm,
@@ -306,12 +308,41 @@ async fn metrics(
         .into_response()
 }
 
-/// Runs a music job on the blocking pool, one of at most `limits.music_jobs`.
+/// Cancels a music job when dropped: hyper drops a request's handler when its client closes
+/// the connection, and the job then stops at its next check.
+struct CancelOnDrop(Arc<JobControl>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// Counts a running music job for as long as it lives (a panicking job included).
+struct ActiveJob(Arc<Metrics>);
+
+impl ActiveJob {
+    fn new(metrics: &Arc<Metrics>) -> ActiveJob {
+        metrics.music_jobs_active.inc();
+        ActiveJob(Arc::clone(metrics))
+    }
+}
+
+impl Drop for ActiveJob {
+    fn drop(&mut self) {
+        self.0.music_jobs_active.dec();
+    }
+}
+
+/// Runs a music job on the blocking pool, one of at most `limits.music_jobs`, under a
+/// [`JobControl`]: the job stops once its client is gone or after `limits.music_seconds`.
 async fn music_job(
     app: Arc<App>,
     headers: HeaderMap,
     content_type: &'static str,
-    job: impl FnOnce(&App, &MusicService) -> Result<Vec<u8>, MusicRequestError> + Send + 'static,
+    job: impl FnOnce(&App, &MusicService, &JobControl) -> Result<Vec<u8>, MusicRequestError>
+    + Send
+    + 'static,
 ) -> Response {
     if !app.authorized(&headers, &TokenQuery::default()) {
         return unauthorized();
@@ -319,17 +350,33 @@ async fn music_job(
     if app.music.is_none() {
         return not_served("music is not served here");
     }
-    let Ok(_permit) = app.music_jobs.acquire().await else {
+    let Ok(permit) = Arc::clone(&app.music_jobs).acquire_owned().await else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             json_error("the server is stopping"),
         )
             .into_response();
     };
+    let control = Arc::new(JobControl::new(Duration::from_secs_f64(
+        app.config.limits.music_seconds,
+    )));
+    let _cancel = CancelOnDrop(Arc::clone(&control));
     let worker = Arc::clone(&app);
-    let result = tokio::task::spawn_blocking(move || match &worker.music {
-        Some(music) => job(&worker, music),
-        None => Err(MusicRequestError::Bad("music is not served here".into())),
+    let result = tokio::task::spawn_blocking(move || {
+        // The turn is held until the job has really ended, not only its request.
+        let _permit = permit;
+        let _active = ActiveJob::new(&worker.metrics);
+        let out = match &worker.music {
+            Some(music) => job(&worker, music, &control),
+            None => Err(MusicRequestError::Bad("music is not served here".into())),
+        };
+        if let Err(MusicRequestError::Stopped(_)) = &out {
+            match control.stop_reason() {
+                Some(StopReason::ClientGone) => worker.metrics.music_stopped_client_gone.inc(),
+                _ => worker.metrics.music_stopped_time_limit.inc(),
+            }
+        }
+        out
     })
     .await;
     match result {
@@ -337,6 +384,11 @@ async fn music_job(
         Ok(Err(MusicRequestError::Bad(m))) => {
             app.metrics.errors_music.inc();
             (StatusCode::BAD_REQUEST, json_error(&m)).into_response()
+        }
+        Ok(Err(MusicRequestError::Stopped(m))) => {
+            app.metrics.errors_music.inc();
+            warn!(error = %m, "music job stopped");
+            (StatusCode::SERVICE_UNAVAILABLE, json_error(&m)).into_response()
         }
         Ok(Err(MusicRequestError::Failed(m))) => {
             app.metrics.errors_music.inc();
@@ -363,8 +415,8 @@ async fn music_continue(
 ) -> Response {
     let wav = q.render.unwrap_or(false);
     let content_type = if wav { "audio/wav" } else { "audio/midi" };
-    music_job(app, headers, content_type, move |app, music| {
-        let out = music.continue_midi(&body, &q, &app.config.limits);
+    music_job(app, headers, content_type, move |app, music, control| {
+        let out = music.continue_midi(&body, &q, &app.config.limits, control);
         if out.is_ok() {
             app.metrics.music_continuations.inc();
         }
@@ -379,8 +431,8 @@ async fn music_render(
     Query(q): Query<RenderQuery>,
     body: Bytes,
 ) -> Response {
-    music_job(app, headers, "audio/wav", move |app, music| {
-        let out = music.render_wav(&body, &q, &app.config.limits);
+    music_job(app, headers, "audio/wav", move |app, music, control| {
+        let out = music.render_wav(&body, &q, &app.config.limits, control);
         if out.is_ok() {
             app.metrics.music_renders.inc();
         }

@@ -112,6 +112,17 @@ pub fn continue_seed(
     seed: &Seed,
     opts: &ContinueOptions,
 ) -> Result<Continuation, MusicError> {
+    continue_seed_until(model, seed, opts, &mut || false)
+}
+
+/// As [`continue_seed`], asking `stop` before each frame; once it answers true the work ends
+/// with [`MusicError::Stopped`] (a client gone, a time limit reached).
+pub fn continue_seed_until(
+    model: &mut MusicModel,
+    seed: &Seed,
+    opts: &ContinueOptions,
+    stop: &mut dyn FnMut() -> bool,
+) -> Result<Continuation, MusicError> {
     let cfg = model.config;
     let step = seed.step_ticks(cfg.steps_per_quarter);
     let frames_per_bar = (seed.bar_ticks() / step).max(1) as usize;
@@ -139,6 +150,9 @@ pub fn continue_seed(
 
     let mut generator = Generator::new(model, opts.seed);
     for frame in seed.frames(cfg.steps_per_quarter, seed_frames) {
+        if stop() {
+            return Err(MusicError::Stopped);
+        }
         generator.prime(&frame)?;
     }
     let mut notes = Vec::new();
@@ -155,6 +169,9 @@ pub fn continue_seed(
     };
     let mut sounding = [false; 128];
     for f in 0..total {
+        if stop() {
+            return Err(MusicError::Stopped);
+        }
         let frame = generator.next_frame(&constraints)?;
         sounding.fill(false);
         let mut struck = [false; 128];

@@ -27,6 +27,10 @@ pub enum MusicError {
     /// An inference call failed (a bug: shapes are fixed at load time).
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// The caller stopped the work before it finished (see
+    /// [`continue_seed_until`](super::continuation::continue_seed_until)).
+    #[error("stopped before the end")]
+    Stopped,
 }
 
 /// How a frame's notes become the NADE's binary variables.
