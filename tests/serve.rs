@@ -711,6 +711,97 @@ async fn limits_token_health_and_metrics() {
     assert_eq!(t.close.map(|c| c.0), Some(CloseCode::Normal));
 }
 
+/// Whether the server closes `stream` (end of stream or reset) within `seconds`; false if it
+/// is still open then.
+fn closed_by_server(stream: &mut TcpStream, seconds: u64) -> bool {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(seconds)))
+        .unwrap();
+    let mut buf = [0u8; 256];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) => {
+                return !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn silent_slow_and_pinging_clients_do_not_hold_the_server() {
+    let f = Fixture::new();
+    let server = f.serve(
+        "[limits]\nidle_seconds = 1\nheader_seconds = 2\nmax_connections = 4\nmax_sessions = 4\n",
+    );
+    // Four connections that never send a request fill the connection limit; a fifth is
+    // closed at once.
+    let mut silent: Vec<TcpStream> = (0..4)
+        .map(|_| TcpStream::connect(server.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut fifth = TcpStream::connect(server.addr).unwrap();
+    assert!(
+        closed_by_server(&mut fifth, 1),
+        "a connection over the limit stayed open"
+    );
+    // The silent ones, and one that sends half a request, are closed at limits.header_seconds.
+    for stream in &mut silent {
+        assert!(
+            closed_by_server(stream, 20),
+            "a silent connection stayed open"
+        );
+    }
+    let mut slow = TcpStream::connect(server.addr).unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    assert!(
+        closed_by_server(&mut slow, 20),
+        "a slow request stayed open"
+    );
+    let m = metrics_text(server.addr);
+    assert!(
+        metric(&m, "reprise_connections_refused_total") >= 1.0,
+        "{m}"
+    );
+    assert!(metric(&m, "reprise_header_timeouts_total") >= 5.0, "{m}");
+
+    // A client that pings (as Python's websockets does every 20 s) but sends nothing else is
+    // closed as idle.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let close = runtime.block_on(async {
+        let mut ws = connect(&server.url("/"), None).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let mut error = None;
+        loop {
+            tokio::select! {
+                m = ws.next() => match m {
+                    Some(Ok(Message::Text(t))) => error = Some(t.to_string()),
+                    Some(Ok(Message::Close(frame))) => {
+                        break (frame.map(|f| f.code), error);
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => break (None, error),
+                },
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                    if tokio::time::Instant::now() > deadline {
+                        break (None, Some("still open".into()));
+                    }
+                    ws.send(Message::Ping(Vec::new().into())).await.unwrap();
+                }
+            }
+        }
+    });
+    assert_eq!(close.0, Some(CloseCode::Policy), "{:?}", close.1);
+    assert!(close.1.unwrap_or_default().contains("no message"));
+    // The server still answers.
+    assert_eq!(http(server.addr, "GET", "/health", &[], b"").0, 200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_flushes_every_sessions_final_result() {
     let f = Fixture::new();

@@ -173,8 +173,24 @@ pub struct Limits {
     /// A music job (continue or render) still running after this many seconds is stopped
     /// and answered with HTTP 503; one whose client went away is stopped at once.
     pub music_seconds: f64,
+    /// TCP connections open at once; more are closed as soon as they are accepted (0:
+    /// `max_sessions` + 64, room for health, metrics and music beside full sessions).
+    pub max_connections: usize,
+    /// A connection whose request headers have not all arrived this many seconds after it
+    /// opened (or after its previous request) is closed.
+    pub header_seconds: f64,
     /// On SIGTERM or SIGINT, seconds given to sessions to flush their final results.
     pub shutdown_seconds: f64,
+}
+
+impl Limits {
+    /// TCP connections allowed at once (`max_connections`, or its automatic value).
+    pub fn connections(&self) -> usize {
+        match self.max_connections {
+            0 => self.max_sessions.saturating_add(64),
+            n => n,
+        }
+    }
 }
 
 impl Default for Limits {
@@ -189,6 +205,8 @@ impl Default for Limits {
             max_bars: 64,
             max_render_seconds: 900.0,
             music_seconds: 120.0,
+            max_connections: 0,
+            header_seconds: 10.0,
             shutdown_seconds: 10.0,
         }
     }
@@ -449,6 +467,16 @@ impl ServeConfig {
             l.music_seconds > 0.0 && l.music_seconds <= 86_400.0,
             "limits.music_seconds",
             "must be 0 to 86400 seconds",
+        )?;
+        check(
+            l.max_connections <= 1 << 20,
+            "limits.max_connections",
+            "must be at most 1048576",
+        )?;
+        check(
+            l.header_seconds > 0.0 && l.header_seconds <= 3600.0,
+            "limits.header_seconds",
+            "must be 0 to 3600 seconds",
         )?;
         check(
             (0.0..=3600.0).contains(&l.shutdown_seconds),

@@ -123,6 +123,12 @@ pub struct Metrics {
     pub music_stopped_client_gone: Counter,
     /// Music jobs stopped at `limits.music_seconds`.
     pub music_stopped_time_limit: Counter,
+    /// TCP connections open now.
+    pub connections_active: Counter,
+    /// Connections refused at `limits.max_connections`.
+    pub connections_refused: Counter,
+    /// Connections closed because their request headers did not arrive in time.
+    pub header_timeouts: Counter,
 }
 
 impl Metrics {
@@ -248,6 +254,25 @@ impl Metrics {
             "gauge",
             "Music jobs (continue, render) running now.",
             c(&self.music_jobs_active),
+        );
+        metric(
+            "connections_active",
+            "gauge",
+            "TCP connections open now.",
+            c(&self.connections_active),
+        );
+        metric(
+            "connections_refused_total",
+            "counter",
+            "Connections closed at once at limits.max_connections.",
+            c(&self.connections_refused),
+        );
+        metric(
+            "header_timeouts_total",
+            "counter",
+            "Connections closed because a request's headers did not arrive within \
+             limits.header_seconds.",
+            c(&self.header_timeouts),
         );
         out.push_str(
             "# HELP reprise_music_jobs_stopped_total Music jobs stopped before the end.\n",

@@ -352,18 +352,13 @@ pub fn run(config: ServeConfig, ready: impl FnOnce(SocketAddr)) -> Result<(), Da
             Duration::from_secs(5),
             stop_rx.clone(),
         ));
-        let mut graceful = stop_rx.clone();
         let router = server::router(Arc::clone(&app));
-        let server = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = graceful.changed().await;
-            })
-            .await
-        });
+        let server = tokio::spawn(server::serve(
+            listener,
+            router,
+            Arc::clone(&app),
+            stop_rx.clone(),
+        ));
         wait_for_signal().await?;
         info!("stopping: flushing the final result of every session");
         let _ = stop_tx.send(true);

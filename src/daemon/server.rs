@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use tokio::sync::{Semaphore, broadcast, watch};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::config::ServeConfig;
 use super::engine::SpeechEngine;
@@ -439,6 +439,75 @@ async fn music_render(
         out
     })
     .await
+}
+
+/// Serves `router` on `listener` until `shutdown` turns true: at most
+/// `limits.connections()` connections at once (one over is closed at once), each closed if a
+/// request's headers have not all arrived within `limits.header_seconds` of its start (or of
+/// the end of its previous request). A connection upgraded to a WebSocket leaves this count;
+/// sessions have their own limit.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    app: Arc<App>,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+
+    let limits = &app.config.limits;
+    let connections = Arc::new(Semaphore::new(limits.connections()));
+    let header_timeout = Duration::from_secs_f64(limits.header_seconds);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of descriptors or a connection reset before accept: go on.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => return Ok(()),
+        };
+        let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
+            app.metrics.connections_refused.inc();
+            drop(stream);
+            continue;
+        };
+        let router = router.clone();
+        let app = Arc::clone(&app);
+        let mut stop = shutdown.clone();
+        tokio::spawn(async move {
+            app.metrics.connections_active.inc();
+            let service = hyper::service::service_fn(move |mut request| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                router.clone().oneshot(request)
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            tokio::pin!(connection);
+            let result = tokio::select! {
+                r = connection.as_mut() => r,
+                _ = stop.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(e) = result
+                && e.is_timeout()
+            {
+                app.metrics.header_timeouts.inc();
+                debug!(%peer, "connection closed: its request headers did not arrive in time");
+            }
+            app.metrics.connections_active.dec();
+            drop(permit);
+        });
+    }
 }
 
 /// Updates the rate gauges (steps per second, real-time factor) every `period`.

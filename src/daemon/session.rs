@@ -323,6 +323,9 @@ pub async fn run(mut socket: WebSocket, app: Arc<App>, peer: String) {
         stream: None,
     };
     info!(%peer, "speech session opened");
+    // Only the client's own messages count as activity: pings and pongs do not (a client
+    // library that pings every 20 s would otherwise never be idle).
+    let mut idle_at = tokio::time::Instant::now() + idle;
     let end = loop {
         if *shutdown.borrow() {
             match session.flush().await {
@@ -343,7 +346,7 @@ pub async fn run(mut socket: WebSocket, app: Arc<App>, peer: String) {
             break End::Done;
         }
         let message = tokio::select! {
-            m = tokio::time::timeout(idle, socket.recv()) => m,
+            m = tokio::time::timeout_at(idle_at, socket.recv()) => m,
             _ = shutdown.changed() => continue,
         };
         let message = match message {
@@ -366,6 +369,9 @@ pub async fn run(mut socket: WebSocket, app: Arc<App>, peer: String) {
             }
             Ok(Some(Ok(m))) => m,
         };
+        if !matches!(message, Message::Ping(_) | Message::Pong(_)) {
+            idle_at = tokio::time::Instant::now() + idle;
+        }
         app.metrics.messages_in.inc();
         match session.handle(message).await {
             Ok(Some(reply)) => {
