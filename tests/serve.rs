@@ -563,6 +563,47 @@ async fn bad_clients_get_errors_and_the_others_go_on() {
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn string_rates_and_late_configs_as_vosks_server_takes_them() {
+    let f = Fixture::new();
+    let wav = f.wav("v.wav", 8000, 6.0, 31);
+    let expected = f.transcripts(&[&wav]).remove(0);
+    let server = f.serve("");
+    let url = server.url("/");
+    let (pcm, rate) = pcm_bytes(&wav);
+    // Vosk's server reads the rate with float(): a string is a rate too.
+    let config = serde_json::json!({"sample_rate": rate.to_string()});
+    let t = stream_file(&url, None, &pcm, rate, Some(config)).await;
+    assert_eq!(t.text(), expected);
+    assert_eq!(t.close.map(|c| c.0), Some(CloseCode::Normal));
+    // A config after audio is taken and changes nothing (Vosk's recognizer is made with the
+    // first audio): the session goes on at its rate.
+    let mut ws = connect(&url, None).await;
+    let mut t = Transcript::default();
+    let chunks: Vec<&[u8]> = pcm.chunks(CHUNK_BYTES).collect();
+    ws.send(Message::text(format!(
+        "{{\"config\": {{\"sample_rate\": {rate}}}}}"
+    )))
+    .await
+    .unwrap();
+    for (i, chunk) in chunks.iter().enumerate() {
+        if i == chunks.len() / 2 {
+            let late = r#"{"config": {"sample_rate": "16000", "words": false}}"#;
+            ws.send(Message::text(late)).await.unwrap();
+        }
+        ws.send(Message::binary(chunk.to_vec())).await.unwrap();
+        let reply = next_text(&mut ws, &mut t).await.expect("a reply per chunk");
+        assert!(reply.get("error").is_none(), "{reply}");
+        record(reply, &mut t);
+    }
+    ws.send(Message::text(r#"{"eof" : 1}"#)).await.unwrap();
+    let last = next_text(&mut ws, &mut t).await.expect("a final result");
+    record(last, &mut t);
+    assert!(next_text(&mut ws, &mut t).await.is_none());
+    assert_eq!(t.text(), expected);
+    assert_eq!(t.close.map(|c| c.0), Some(CloseCode::Normal));
+}
+
 /// A client that sends as fast as it can and never reads its replies, over a socket with a
 /// tiny receive buffer: its replies back up until the daemon gives up on it. Returns how many
 /// messages it managed to send.

@@ -242,15 +242,14 @@ impl Session {
                 let eof = parsed == ClientText::Eof;
                 match parsed {
                     ClientText::Config(config) => {
+                        // As in Vosk's server, whose recognizer is made with the first audio:
+                        // a valid config after audio is taken and changes nothing.
                         if self.stream.is_some() {
-                            self.app.metrics.errors_protocol.inc();
-                            return Err(End::Error(
-                                close::POLICY,
-                                "a config message must come before the audio".into(),
-                            ));
+                            debug!(peer = %self.peer, ?config, "config after audio ignored");
+                        } else {
+                            debug!(peer = %self.peer, ?config, "config");
+                            self.config = config;
                         }
-                        debug!(peer = %self.peer, ?config, "config");
-                        self.config = config;
                         Ok(None)
                     }
                     ClientText::Eof | ClientText::Reset => {
