@@ -80,10 +80,10 @@ fn find_lm(dir: &Path) -> Option<PathBuf> {
 impl RecognizerArgs {
     /// Loads the model and language model and builds a recognizer.
     fn recognizer(&self) -> anyhow::Result<Recognizer> {
-        let dir = self
-            .model
-            .clone()
-            .unwrap_or_else(|| reprise::models::bundled("speech-en"));
+        let dir = match &self.model {
+            Some(dir) => dir.clone(),
+            None => reprise::models::find("speech-en")?,
+        };
         if !dir.join("config.json").exists() {
             bail!(
                 "no speech model in {}: export one with `models/training/speech/export.py` \

@@ -57,6 +57,9 @@ pub enum DaemonError {
         path: PathBuf,
         message: String,
     },
+    /// No model folder was configured and none of the usual places holds the bundled one.
+    #[error(transparent)]
+    NoModel(#[from] crate::models::ModelNotFound),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -119,10 +122,10 @@ fn load(config: &ServeConfig, metrics: &Arc<Metrics>) -> Result<Loaded, DaemonEr
     recognizer.endpoint.max_utterance = s.max_utterance;
     let (mut engine, mut lm, mut microphone_model) = (None, None, None);
     if s.enabled {
-        let dir = s
-            .model
-            .clone()
-            .unwrap_or_else(|| crate::models::bundled("speech-en"));
+        let dir = match s.model.clone() {
+            Some(dir) => dir,
+            None => crate::models::find("speech-en").map_err(DaemonError::NoModel)?,
+        };
         let model = AcousticModel::load(&dir, config.speech_format()?)
             .map_err(|e| model_error("speech model", &dir, e))?;
         if !s.no_lm
@@ -160,19 +163,22 @@ fn load(config: &ServeConfig, metrics: &Arc<Metrics>) -> Result<Loaded, DaemonEr
         )?);
     }
     let music = if config.music.enabled {
-        let dir = config
-            .music
-            .model
-            .clone()
-            .unwrap_or_else(|| crate::models::bundled("music-default"));
-        let model = if dir.join("config.json").exists() || config.music.model.is_some() {
-            Some(
+        let dir = match config.music.model.clone() {
+            Some(dir) => Some(dir),
+            None => match crate::models::find("music-default") {
+                Ok(dir) => Some(dir),
+                Err(e) => {
+                    warn!(error = %e, "no music model: /music/continue is off, /music/render works");
+                    None
+                }
+            },
+        };
+        let model = match dir {
+            Some(dir) => Some(
                 MusicModel::load(&dir, config.music_format()?)
                     .map_err(|e| model_error("music model", &dir, e))?,
-            )
-        } else {
-            warn!(model = %dir.display(), "no music model: /music/continue is off, /music/render works");
-            None
+            ),
+            None => None,
         };
         let instruments = match &config.music.soundfont {
             Some(path) => Instruments::SoundFont(
@@ -187,11 +193,10 @@ fn load(config: &ServeConfig, metrics: &Arc<Metrics>) -> Result<Loaded, DaemonEr
     };
     let jam_model = match &config.live.jam {
         Some(section) => {
-            let dir = section
-                .model
-                .clone()
-                .or_else(|| config.music.model.clone())
-                .unwrap_or_else(|| crate::models::bundled("music-default"));
+            let dir = match section.model.clone().or_else(|| config.music.model.clone()) {
+                Some(dir) => dir,
+                None => crate::models::find("music-default").map_err(DaemonError::NoModel)?,
+            };
             Some(
                 MusicModel::load(&dir, config.music_format()?)
                     .map_err(|e| model_error("jam music model", &dir, e))?,
