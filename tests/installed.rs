@@ -55,7 +55,10 @@ fn an_installed_binary_finds_its_models_or_says_where_it_looked() {
         work.join("home/.local/share/reprise/models/music-default"),
         work.join("no-data-dirs/reprise/models/music-default"),
     ] {
-        assert!(text.contains(&place.display().to_string()), "{place:?}: {text}");
+        assert!(
+            text.contains(&place.display().to_string()),
+            "{place:?}: {text}"
+        );
     }
     assert!(text.contains("REPRISE_MODELS"), "{text}");
     assert!(!text.contains(env!("CARGO_MANIFEST_DIR")), "{text}");
@@ -64,15 +67,27 @@ fn an_installed_binary_finds_its_models_or_says_where_it_looked() {
     let share: PathBuf = root.join("prefix/share/reprise/models/music-default");
     copy_dir(&bundled, &share);
     let out = continue_from(&bin, &work, &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::remove_dir_all(&share).unwrap();
 
     // In the user's data folder, and through REPRISE_MODELS.
     let data = root.join("data");
     copy_dir(&bundled, &data.join("reprise/models/music-default"));
     let out = continue_from(&bin, &work, &[("XDG_DATA_HOME", &data)]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let models = data.join("reprise/models");
     let out = continue_from(&bin, &work, &[("REPRISE_MODELS", &models)]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
