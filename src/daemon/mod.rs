@@ -36,10 +36,11 @@ use self::metrics::Metrics;
 use self::music::MusicService;
 use self::server::App;
 use crate::audio::device::HostChoice;
-use crate::audio::{BlockSource, Capture, CaptureConfig};
+use crate::audio::{Capture, CaptureConfig};
 use crate::music::jam::Jam;
 use crate::music::model::MusicModel;
 use crate::render::Instruments;
+use crate::speech::live::transcribe_live;
 use crate::speech::lm::NgramLm;
 use crate::speech::{AcousticModel, Event, Recognizer, RecognizerOptions};
 
@@ -243,7 +244,7 @@ fn start_microphone(
         .name("reprise-live-mic".into())
         .spawn(move || {
             let _ftz = crate::rt::ScopedFtz::enable();
-            let mut publish = |e: Event<'_>| {
+            let publish = |e: Event<'_>| {
                 let text = match e {
                     Event::Partial(t) => protocol::partial_json(t),
                     Event::Final(u) => {
@@ -253,23 +254,18 @@ fn start_microphone(
                 // No subscribers is not an error.
                 let _ = results.send(Arc::from(text));
             };
-            while !quit.load(Ordering::Relaxed) {
-                match capture.next_block() {
-                    Ok(Some(block)) => {
-                        if let Err(e) = rec.accept(block, &mut publish) {
-                            warn!(error = %e, "live microphone stopped");
-                            break;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        warn!(error = %e, "live microphone stopped");
-                        break;
-                    }
-                }
-            }
-            rec.flush(&mut publish);
+            let result = transcribe_live(&mut capture, &mut rec, &quit, None, &mut |e, _| {
+                publish(e);
+                true
+            });
             capture.stop();
+            match result {
+                Ok(()) if quit.load(Ordering::Relaxed) => info!("live microphone stopped"),
+                Ok(()) => warn!("live microphone stopped: the input ended"),
+                Err(e) => warn!(error = %e, "live microphone stopped"),
+            }
+            // Dropping `results` here closes the channel: subscribers are told, and
+            // /health reports the live microphone as down.
         })?;
     Ok(thread)
 }
@@ -309,8 +305,10 @@ pub fn run(config: ServeConfig, ready: impl FnOnce(SocketAddr)) -> Result<(), Da
             let (tx, _) = broadcast::channel(64);
             let rec = Recognizer::new(model, loaded.lm.clone(), &loaded.recognizer)
                 .map_err(|e| DaemonError::Microphone(e.to_string()))?;
-            let thread = start_microphone(section, rec, tx.clone(), Arc::clone(&quit))?;
-            (Some(tx), Some(thread))
+            // The thread holds the only sender: the channel closes when it ends.
+            let live = tx.downgrade();
+            let thread = start_microphone(section, rec, tx, Arc::clone(&quit))?;
+            (Some(live), Some(thread))
         }
         _ => (None, None),
     };

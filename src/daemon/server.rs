@@ -48,8 +48,9 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// Becomes true when the daemon stops.
     pub shutdown: watch::Receiver<bool>,
-    /// Results of the live microphone, as protocol messages.
-    pub live: Option<broadcast::Sender<Arc<str>>>,
+    /// Results of the live microphone, as protocol messages. The microphone's thread holds
+    /// the channel's only sender, so this fails to upgrade once the thread has ended.
+    pub live: Option<broadcast::WeakSender<Arc<str>>>,
     /// The live jam, while it runs (its status is read for `/health`; the lock is never
     /// taken on the jam's own threads).
     pub jam: Arc<Mutex<Option<Jam>>>,
@@ -69,7 +70,7 @@ impl App {
         music: Option<MusicService>,
         metrics: Arc<Metrics>,
         shutdown: watch::Receiver<bool>,
-        live: Option<broadcast::Sender<Arc<str>>>,
+        live: Option<broadcast::WeakSender<Arc<str>>>,
         jam: Arc<Mutex<Option<Jam>>>,
         token: Option<String>,
     ) -> App {
@@ -221,7 +222,13 @@ async fn live(
     let Some(live) = &app.live else {
         return not_served("no live microphone is configured ([live.microphone])");
     };
-    let mut results = live.subscribe();
+    let Some(mut results) = live.upgrade().map(|sender| sender.subscribe()) else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json_error("the live microphone has stopped (see the daemon's log)"),
+        )
+            .into_response();
+    };
     ws.on_upgrade(move |mut socket| async move {
         app.metrics.live_subscribers.inc();
         info!(%peer, "live subscriber joined");
@@ -256,7 +263,7 @@ async fn health(State(app): State<Arc<App>>) -> Response {
         "max_sessions": app.config.limits.max_sessions,
         "speech": app.engine.is_some(),
         "music": app.music.is_some(),
-        "live": app.live.is_some(),
+        "live": app.live.as_ref().is_some_and(|l| l.strong_count() > 0),
         "jam": jam_status(&app.jam),
     });
     let code = if stopping {
