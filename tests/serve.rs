@@ -84,6 +84,11 @@ impl Fixture {
 
     /// Starts the daemon with this configuration (the model and a free port added).
     fn serve(&self, toml: &str) -> Server {
+        self.serve_with_env(toml, &[])
+    }
+
+    /// [`Fixture::serve`] with these environment variables.
+    fn serve_with_env(&self, toml: &str, env: &[(&str, &str)]) -> Server {
         let config = self.path("reprise.toml");
         std::fs::write(
             &config,
@@ -93,7 +98,7 @@ impl Fixture {
             ),
         )
         .unwrap();
-        Server::start(&["--config", s(&config), "--listen", "127.0.0.1:0"])
+        Server::start_with_env(&["--config", s(&config), "--listen", "127.0.0.1:0"], env)
     }
 }
 
@@ -108,9 +113,14 @@ struct Server {
 
 impl Server {
     fn start(args: &[&str]) -> Server {
+        Server::start_with_env(args, &[])
+    }
+
+    fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_reprise"))
             .arg("serve")
             .args(args)
+            .envs(env.iter().copied())
             .args(["--log-level", "warn"])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -147,13 +157,18 @@ impl Drop for Server {
 
 /// A WebSocket upgrade of `/` without a token, as raw HTTP: the status and the body.
 fn upgrade(addr: SocketAddr) -> (u16, Vec<u8>) {
+    upgrade_path(addr, "/")
+}
+
+/// A WebSocket upgrade of `path` without a token, as raw HTTP: the status and the body.
+fn upgrade_path(addr: SocketAddr, path: &str) -> (u16, Vec<u8>) {
     let headers = [
         ("Upgrade", "websocket"),
         ("Connection", "Upgrade, close"),
         ("Sec-WebSocket-Version", "13"),
         ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
     ];
-    http(addr, "GET", "/", &headers, b"")
+    http(addr, "GET", path, &headers, b"")
 }
 
 /// A raw HTTP/1.1 request; returns the status and the body.
@@ -1154,6 +1169,39 @@ fn hostile_music_requests_are_refused_or_stopped_and_the_service_goes_on() {
     );
     let (status, _) = http(server.addr, "POST", "/music/continue?bars=1", &[], &tiny);
     assert_eq!(status, 200);
+}
+
+/// `GET /health` as JSON.
+#[cfg(feature = "jack")]
+fn health(addr: SocketAddr) -> Value {
+    let (_, body) = http(addr, "GET", "/health", &[], b"");
+    serde_json::from_slice(&body).unwrap()
+}
+
+/// The live microphone dies with its JACK server: `/health` says so, `/live` answers 503.
+#[cfg(feature = "jack")]
+#[test]
+fn health_tells_when_the_live_microphone_has_died() {
+    let _lock = common::devices();
+    let name = format!("reprise-live-{}", std::process::id());
+    let jackd = common::start_jack_server(&name);
+    let f = Fixture::new();
+    let server = f.serve_with_env(
+        "[live.microphone]\nhost = \"jack\"",
+        &[("JACK_DEFAULT_SERVER", &name)],
+    );
+    assert_eq!(health(server.addr)["live"], true);
+    common::stop_jack_server(jackd);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while health(server.addr)["live"] == true && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        health(server.addr)["live"],
+        false,
+        "the dead microphone is still live"
+    );
+    assert_eq!(upgrade_path(server.addr, "/live").0, 503);
 }
 
 #[test]
