@@ -257,18 +257,7 @@ fn no_jack_server_is_a_clear_error() {
 fn a_server_that_vanishes_mid_recording_is_reported_and_audio_kept() {
     let _lock = devices();
     let name = format!("reprise-vanish-{}", std::process::id());
-    let mut server = Command::new("jackd")
-        .args(["-n", &name, "-d", "dummy", "-r", "48000", "-p", "256"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let ready = Command::new("jack_wait")
-        .args(["-w", "-t", "20"])
-        .env("JACK_DEFAULT_SERVER", &name)
-        .status()
-        .unwrap();
-    assert!(ready.success());
+    let server = common::start_jack_server(&name);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("cut.wav");
     let mut child = Command::new(env!("CARGO_BIN_EXE_reprise"))
@@ -280,14 +269,7 @@ fn a_server_that_vanishes_mid_recording_is_reported_and_audio_kept() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
-    // SIGTERM, not SIGKILL: a killed server leaves its slot in JACK's shared-memory
-    // registry behind, and the registry holds only a few servers.
-    let stopped = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(stopped.success());
-    server.wait().unwrap();
+    common::stop_jack_server(server);
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {

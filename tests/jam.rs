@@ -474,33 +474,14 @@ fn a_jack_server_that_disappears_is_a_clear_error() {
     let _lock = devices();
     let model = model_dir();
     let server = format!("reprise-gone-{}", std::process::id());
-    let mut jackd = Command::new("jackd")
-        .args(["-n", &server, "-d", "dummy", "-r", "48000", "-p", "256"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("jackd runs");
-    let ready = Command::new("jack_wait")
-        .args(["-w", "-t", "20"])
-        .env("JACK_DEFAULT_SERVER", &server)
-        .output()
-        .unwrap();
-    assert!(
-        ready.status.success(),
-        "the second JACK server did not start"
-    );
+    let jackd = common::start_jack_server(&server);
     let mut jam = Jam::start(
         model.path(),
         &["--virtual"],
         &[("JACK_DEFAULT_SERVER", &server)],
     );
     let started = jam.wait_for("listening on", Duration::from_secs(20));
-    let kill = Command::new("kill")
-        .args(["-TERM", &jackd.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let _ = jackd.wait();
+    common::stop_jack_server(jackd);
     started.unwrap_or_else(|seen| panic!("reprise did not start:\n{seen}"));
     // reprise must notice and exit on its own with a clear message.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);

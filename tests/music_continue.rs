@@ -299,6 +299,81 @@ fn bad_inputs_give_clear_errors() {
 }
 
 #[test]
+fn hostile_truncated_and_odd_seeds_give_clear_errors_or_music() {
+    let s = Setup::new("onset-roll");
+    let m = s.path("model");
+    let m = m.to_str().unwrap();
+    let out = s.path("hostile-out.mid");
+    let o = out.to_str().unwrap();
+    // Seeds far too long: refused at once with the limit named, nothing written.
+    for ppq in [1, 480] {
+        let seed = s.path(&format!("hostile-{ppq}.mid"));
+        std::fs::write(&seed, music::hostile_seed(ppq)).unwrap();
+        let text = reprise_fails(
+            &["continue", seed.to_str().unwrap(), "--model", m, "-o", o],
+            &[],
+        );
+        assert!(text.contains("limit") || text.contains("at most"), "{text}");
+        assert!(!out.exists());
+    }
+    // A truncated seed is refused, as `reprise render` refuses it.
+    let whole = std::fs::read(s.path("seed.mid")).unwrap();
+    let cut = s.path("cut.mid");
+    std::fs::write(&cut, &whole[..whole.len() - 5]).unwrap();
+    let text = reprise_fails(
+        &["continue", cut.to_str().unwrap(), "--model", m, "-o", o],
+        &[],
+    );
+    assert!(text.contains("truncated"), "{text}");
+    let wav = s.path("cut.wav");
+    let text = reprise_fails(
+        &["render", cut.to_str().unwrap(), "-o", wav.to_str().unwrap()],
+        &[],
+    );
+    assert!(text.contains("truncated"), "{text}");
+    // ppq 1 in 1/8 and 3/8 (bars shorter than a tick): continued on whole bars.
+    for numerator in [1, 3] {
+        let seed = s.path("tiny.mid");
+        std::fs::write(
+            &seed,
+            music::seed_bytes(1, numerator, 3, &[(60, 1), (62, 2)]),
+        )
+        .unwrap();
+        let run = reprise(
+            &[
+                "continue",
+                seed.to_str().unwrap(),
+                "--model",
+                m,
+                "-o",
+                o,
+                "--bars",
+                "2",
+            ],
+            &[],
+        );
+        assert!(run.status.success(), "{}", stderr(&run));
+        let (ppq, notes) = music::read_notes(&out);
+        let bar = ppq as u64 * 4 * numerator as u64 / 8;
+        assert_eq!(
+            bar * 8,
+            ppq as u64 * 4 * numerator as u64,
+            "whole bars: ppq {ppq}"
+        );
+        // The seed's notes, in the new resolution: a quarter note, then a half note.
+        assert_eq!(notes[0].0..notes[0].1, 0..ppq as u64);
+        assert_eq!(notes[1].0..notes[1].1, ppq as u64..3 * ppq as u64);
+        // The continuation starts at the first bar line after the seed and lasts 2 bars.
+        let seed_end = (3 * ppq as u64).div_ceil(bar) * bar;
+        assert!(
+            notes[2..]
+                .iter()
+                .all(|n| n.0 >= seed_end && n.1 <= seed_end + 2 * bar)
+        );
+    }
+}
+
+#[test]
 fn continue_can_render_the_result_in_the_same_run() {
     let s = Setup::new("onset-roll");
     let wav = s.path("out.wav");

@@ -361,6 +361,57 @@ fn jam_scheduler_loop_does_not_allocate() {
     assert_eq!(sent.last().unwrap().0, [0xB0, 123, 0]);
 }
 
+/// The scheduler's real send path: a midir output port (JACK here; the machine has no ALSA
+/// sequencer), sends that succeed and sends that are refused, and the scheduler loop over it.
+#[cfg(feature = "jack")]
+#[test]
+fn jam_scheduler_sends_through_a_real_midi_port_without_allocating() {
+    use reprise::music::jam::scheduler::{Scheduled, Scheduler, SchedulerShared};
+    use reprise::music::live::{MidiOut, PortSpec};
+    use reprise::rt::time::now_us;
+    use std::sync::atomic::Ordering;
+
+    let mut port = MidiOut::open(&PortSpec::Virtual("reprise alloc".into()), "reprise-alloc")
+        .expect("a JACK MIDI port: run the JACK build's tests through scripts/with-jack");
+    let mut sent = [false; 4];
+    let count = allocations_in(|| {
+        sent[0] = MidiSend::send(&mut port, &[0x90, 60, 100], 0);
+        sent[1] = MidiSend::send(&mut port, &[0x80, 60, 0], 0);
+        sent[2] = MidiSend::send(&mut port, &[0x3C], 0);
+        sent[3] = MidiSend::send(&mut port, &[0x90, 200, 1], 0);
+    });
+    assert_eq!(sent, [true, true, false, false]);
+    assert_eq!(count, 0, "sending through the port allocated {count} times");
+
+    let (mut producer, consumer) = rtrb::RingBuffer::<Scheduled>::new(512);
+    let shared = Arc::new(SchedulerShared::default());
+    let mut scheduler = Scheduler::new(consumer, port, shared.clone(), 0);
+    let t0 = now_us() + 2_000;
+    for i in 0..100u64 {
+        let key = 40 + (i % 40) as u8;
+        for (at, message) in [(0, [0x90, key, 100]), (50, [0x80, key, 0])] {
+            producer
+                .push(Scheduled::new(t0 + i * 100 + at, 0, &message).unwrap())
+                .unwrap();
+        }
+    }
+    let count = allocations_in(|| {
+        while now_us() < t0 + 15_000 {
+            scheduler.step();
+        }
+        shared.cancel();
+        for _ in 0..20 {
+            scheduler.step();
+        }
+    });
+    assert_eq!(
+        count, 0,
+        "the scheduler loop over a port allocated {count} times"
+    );
+    shared.stop.store(true, Ordering::Release);
+    scheduler.run().close();
+}
+
 /// A period's MIDI buffer: messages with their frames, in a buffer allocated up front.
 struct FrameBuffer {
     written: Vec<(u32, [u8; 3])>,

@@ -84,6 +84,11 @@ impl Fixture {
 
     /// Starts the daemon with this configuration (the model and a free port added).
     fn serve(&self, toml: &str) -> Server {
+        self.serve_with_env(toml, &[])
+    }
+
+    /// [`Fixture::serve`] with these environment variables.
+    fn serve_with_env(&self, toml: &str, env: &[(&str, &str)]) -> Server {
         let config = self.path("reprise.toml");
         std::fs::write(
             &config,
@@ -93,7 +98,7 @@ impl Fixture {
             ),
         )
         .unwrap();
-        Server::start(&["--config", s(&config), "--listen", "127.0.0.1:0"])
+        Server::start_with_env(&["--config", s(&config), "--listen", "127.0.0.1:0"], env)
     }
 }
 
@@ -108,9 +113,14 @@ struct Server {
 
 impl Server {
     fn start(args: &[&str]) -> Server {
+        Server::start_with_env(args, &[])
+    }
+
+    fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_reprise"))
             .arg("serve")
             .args(args)
+            .envs(env.iter().copied())
             .args(["--log-level", "warn"])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -147,13 +157,18 @@ impl Drop for Server {
 
 /// A WebSocket upgrade of `/` without a token, as raw HTTP: the status and the body.
 fn upgrade(addr: SocketAddr) -> (u16, Vec<u8>) {
+    upgrade_path(addr, "/")
+}
+
+/// A WebSocket upgrade of `path` without a token, as raw HTTP: the status and the body.
+fn upgrade_path(addr: SocketAddr, path: &str) -> (u16, Vec<u8>) {
     let headers = [
         ("Upgrade", "websocket"),
         ("Connection", "Upgrade, close"),
         ("Sec-WebSocket-Version", "13"),
         ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
     ];
-    http(addr, "GET", "/", &headers, b"")
+    http(addr, "GET", path, &headers, b"")
 }
 
 /// A raw HTTP/1.1 request; returns the status and the body.
@@ -563,6 +578,47 @@ async fn bad_clients_get_errors_and_the_others_go_on() {
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn string_rates_and_late_configs_as_vosks_server_takes_them() {
+    let f = Fixture::new();
+    let wav = f.wav("v.wav", 8000, 6.0, 31);
+    let expected = f.transcripts(&[&wav]).remove(0);
+    let server = f.serve("");
+    let url = server.url("/");
+    let (pcm, rate) = pcm_bytes(&wav);
+    // Vosk's server reads the rate with float(): a string is a rate too.
+    let config = serde_json::json!({"sample_rate": rate.to_string()});
+    let t = stream_file(&url, None, &pcm, rate, Some(config)).await;
+    assert_eq!(t.text(), expected);
+    assert_eq!(t.close.map(|c| c.0), Some(CloseCode::Normal));
+    // A config after audio is taken and changes nothing (Vosk's recognizer is made with the
+    // first audio): the session goes on at its rate.
+    let mut ws = connect(&url, None).await;
+    let mut t = Transcript::default();
+    let chunks: Vec<&[u8]> = pcm.chunks(CHUNK_BYTES).collect();
+    ws.send(Message::text(format!(
+        "{{\"config\": {{\"sample_rate\": {rate}}}}}"
+    )))
+    .await
+    .unwrap();
+    for (i, chunk) in chunks.iter().enumerate() {
+        if i == chunks.len() / 2 {
+            let late = r#"{"config": {"sample_rate": "16000", "words": false}}"#;
+            ws.send(Message::text(late)).await.unwrap();
+        }
+        ws.send(Message::binary(chunk.to_vec())).await.unwrap();
+        let reply = next_text(&mut ws, &mut t).await.expect("a reply per chunk");
+        assert!(reply.get("error").is_none(), "{reply}");
+        record(reply, &mut t);
+    }
+    ws.send(Message::text(r#"{"eof" : 1}"#)).await.unwrap();
+    let last = next_text(&mut ws, &mut t).await.expect("a final result");
+    record(last, &mut t);
+    assert!(next_text(&mut ws, &mut t).await.is_none());
+    assert_eq!(t.text(), expected);
+    assert_eq!(t.close.map(|c| c.0), Some(CloseCode::Normal));
+}
+
 /// A client that sends as fast as it can and never reads its replies, over a socket with a
 /// tiny receive buffer: its replies back up until the daemon gives up on it. Returns how many
 /// messages it managed to send.
@@ -711,6 +767,97 @@ async fn limits_token_health_and_metrics() {
     assert_eq!(t.close.map(|c| c.0), Some(CloseCode::Normal));
 }
 
+/// Whether the server closes `stream` (end of stream or reset) within `seconds`; false if it
+/// is still open then.
+fn closed_by_server(stream: &mut TcpStream, seconds: u64) -> bool {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(seconds)))
+        .unwrap();
+    let mut buf = [0u8; 256];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) => {
+                return !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn silent_slow_and_pinging_clients_do_not_hold_the_server() {
+    let f = Fixture::new();
+    let server = f.serve(
+        "[limits]\nidle_seconds = 1\nheader_seconds = 2\nmax_connections = 4\nmax_sessions = 4\n",
+    );
+    // Four connections that never send a request fill the connection limit; a fifth is
+    // closed at once.
+    let mut silent: Vec<TcpStream> = (0..4)
+        .map(|_| TcpStream::connect(server.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut fifth = TcpStream::connect(server.addr).unwrap();
+    assert!(
+        closed_by_server(&mut fifth, 1),
+        "a connection over the limit stayed open"
+    );
+    // The silent ones, and one that sends half a request, are closed at limits.header_seconds.
+    for stream in &mut silent {
+        assert!(
+            closed_by_server(stream, 20),
+            "a silent connection stayed open"
+        );
+    }
+    let mut slow = TcpStream::connect(server.addr).unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    assert!(
+        closed_by_server(&mut slow, 20),
+        "a slow request stayed open"
+    );
+    let m = metrics_text(server.addr);
+    assert!(
+        metric(&m, "reprise_connections_refused_total") >= 1.0,
+        "{m}"
+    );
+    assert!(metric(&m, "reprise_header_timeouts_total") >= 5.0, "{m}");
+
+    // A client that pings (as Python's websockets does every 20 s) but sends nothing else is
+    // closed as idle.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let close = runtime.block_on(async {
+        let mut ws = connect(&server.url("/"), None).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let mut error = None;
+        loop {
+            tokio::select! {
+                m = ws.next() => match m {
+                    Some(Ok(Message::Text(t))) => error = Some(t.to_string()),
+                    Some(Ok(Message::Close(frame))) => {
+                        break (frame.map(|f| f.code), error);
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => break (None, error),
+                },
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                    if tokio::time::Instant::now() > deadline {
+                        break (None, Some("still open".into()));
+                    }
+                    ws.send(Message::Ping(Vec::new().into())).await.unwrap();
+                }
+            }
+        }
+    });
+    assert_eq!(close.0, Some(CloseCode::Policy), "{:?}", close.1);
+    assert!(close.1.unwrap_or_default().contains("no message"));
+    // The server still answers.
+    assert_eq!(http(server.addr, "GET", "/health", &[], b"").0, 200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_flushes_every_sessions_final_result() {
     let f = Fixture::new();
@@ -818,16 +965,7 @@ fn music_continues_and_renders_over_http() {
             (1440, 480, 72, 90, 0),
         ],
     );
-    let config = f.path("music.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[speech]\nenabled = false\n[music]\nmodel = {:?}\n",
-            s(&model)
-        ),
-    )
-    .unwrap();
-    let server = Server::start(&["--config", s(&config), "--listen", "127.0.0.1:0"]);
+    let server = music_server(&f, &model, "");
     let seed_bytes = std::fs::read(&seed).unwrap();
 
     let (status, midi) = http(
@@ -909,21 +1047,186 @@ fn music_continues_and_renders_over_http() {
     assert_eq!(status, 404);
 }
 
+/// `GET /metrics` as text.
+fn metrics_text(addr: SocketAddr) -> String {
+    let (status, body) = http(addr, "GET", "/metrics", &[], b"");
+    assert_eq!(status, 200);
+    String::from_utf8(body).unwrap()
+}
+
+/// Polls `/metrics` until `name` reaches `value`; false if it has not within `seconds` (a
+/// safety bound: the condition is what the caller checks).
+fn wait_for_metric(addr: SocketAddr, name: &str, value: f64, seconds: u64) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+    while std::time::Instant::now() < deadline {
+        if metric(&metrics_text(addr), name) == value {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// A daemon serving music only, with this model and these `[limits]` lines.
+fn music_server(f: &Fixture, model: &Path, limits: &str) -> Server {
+    let config = f.path("music.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[speech]\nenabled = false\n[music]\nmodel = {:?}\n[limits]\n{limits}\n",
+            s(model)
+        ),
+    )
+    .unwrap();
+    Server::start(&["--config", s(&config), "--listen", "127.0.0.1:0"])
+}
+
+#[test]
+fn hostile_music_requests_are_refused_or_stopped_and_the_service_goes_on() {
+    let f = Fixture::new();
+    // A model slow enough that a long continuation takes many seconds, and a seed in 32/4:
+    // 1000 bars of it are 128,000 frames, far more than 2 s of work.
+    let model = f.path("slow-music");
+    music::write_random_model_sized(&model, "onset-roll", 21, 88, 4, 256, 150);
+    let long_bars = music::seed_bytes(480, 32, 2, &[(60, 480)]);
+    let server = music_server(&f, &model, "max_bars = 1000\nmusic_seconds = 2");
+    // Unbounded seeds are refused with the limit named.
+    for ppq in [1, 480] {
+        let (status, body) = http(
+            server.addr,
+            "POST",
+            "/music/continue?bars=1",
+            &[],
+            &music::hostile_seed(ppq),
+        );
+        let text = String::from_utf8_lossy(&body);
+        assert_eq!(status, 400, "{text}");
+        assert!(text.contains("limit") || text.contains("at most"), "{text}");
+    }
+    // Seeds whose bars were 0 ticks (ppq 1 in 1/8) are continued, and a truncated file is
+    // refused as render refuses it.
+    let tiny = music::seed_bytes(1, 1, 3, &[(60, 1), (64, 1)]);
+    let (status, body) = http(server.addr, "POST", "/music/continue?bars=2", &[], &tiny);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    for path in ["/music/continue", "/music/render"] {
+        let (status, body) = http(server.addr, "POST", path, &[], &tiny[..tiny.len() - 3]);
+        let text = String::from_utf8_lossy(&body);
+        assert_eq!(
+            (status, text.contains("truncated")),
+            (400, true),
+            "{path}: {text}"
+        );
+    }
+    // A job over the time limit is stopped and answered 503.
+    let (status, body) = http(
+        server.addr,
+        "POST",
+        "/music/continue?bars=1000",
+        &[],
+        &long_bars,
+    );
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("music_seconds"), "{text}");
+    let m = metrics_text(server.addr);
+    assert_eq!(
+        metric(
+            &m,
+            "reprise_music_jobs_stopped_total{reason=\"time_limit\"}"
+        ),
+        1.0
+    );
+    let (status, _) = http(server.addr, "POST", "/music/continue?bars=1", &[], &tiny);
+    assert_eq!(status, 200);
+    drop(server);
+
+    // A job whose client went away is stopped, and frees the only turn (music_jobs = 1).
+    let server = music_server(&f, &model, "max_bars = 1000\nmusic_seconds = 3600");
+    let mut client = TcpStream::connect(server.addr).unwrap();
+    let request = format!(
+        "POST /music/continue?bars=1000 HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        long_bars.len()
+    );
+    client.write_all(request.as_bytes()).unwrap();
+    client.write_all(&long_bars).unwrap();
+    assert!(
+        wait_for_metric(server.addr, "reprise_music_jobs_active", 1.0, 30),
+        "the job did not start"
+    );
+    drop(client);
+    assert!(
+        wait_for_metric(
+            server.addr,
+            "reprise_music_jobs_stopped_total{reason=\"client_gone\"}",
+            1.0,
+            60
+        ),
+        "the job of a client that went away was not stopped"
+    );
+    assert_eq!(
+        metric(&metrics_text(server.addr), "reprise_music_jobs_active"),
+        0.0
+    );
+    let (status, _) = http(server.addr, "POST", "/music/continue?bars=1", &[], &tiny);
+    assert_eq!(status, 200);
+}
+
+/// `GET /health` as JSON.
+#[cfg(feature = "jack")]
+fn health(addr: SocketAddr) -> Value {
+    let (_, body) = http(addr, "GET", "/health", &[], b"");
+    serde_json::from_slice(&body).unwrap()
+}
+
+/// The live microphone dies with its JACK server: `/health` says so, `/live` answers 503.
+#[cfg(feature = "jack")]
+#[test]
+fn health_tells_when_the_live_microphone_has_died() {
+    let _lock = common::devices();
+    let name = format!("reprise-live-{}", std::process::id());
+    let jackd = common::start_jack_server(&name);
+    let f = Fixture::new();
+    let server = f.serve_with_env(
+        "[live.microphone]\nhost = \"jack\"",
+        &[("JACK_DEFAULT_SERVER", &name)],
+    );
+    assert_eq!(health(server.addr)["live"], true);
+    common::stop_jack_server(jackd);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while health(server.addr)["live"] == true && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        health(server.addr)["live"],
+        false,
+        "the dead microphone is still live"
+    );
+    assert_eq!(upgrade_path(server.addr, "/live").0, 503);
+}
+
 #[test]
 fn vosks_python_test_client_works_unchanged() {
-    // The first Python with the package: the one on PATH, or Debian's (python3-websockets).
-    let Some(python) = ["python3", "/usr/bin/python3"].into_iter().find(|p| {
-        Command::new(p)
-            .args(["-c", "import websockets"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    }) else {
-        eprintln!(
-            "SKIPPED: no python3 with the `websockets` package \
-             (scripts/setup installs python3-websockets)"
-        );
-        return;
+    // The first Python with the package: $REPRISE_TEST_PYTHON if set, else the one on PATH or
+    // Debian's (python3-websockets, which scripts/setup installs). Without one the test fails:
+    // it must not pass by not running.
+    let candidates: Vec<String> = match std::env::var("REPRISE_TEST_PYTHON") {
+        Ok(p) => vec![p],
+        Err(_) => vec!["python3".into(), "/usr/bin/python3".into()],
     };
+    let python = candidates
+        .iter()
+        .find(|p| {
+            Command::new(p)
+                .args(["-c", "import websockets"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no Python among {candidates:?} has the `websockets` package: run scripts/setup \
+                 (it installs python3-websockets)"
+            )
+        });
     let f = Fixture::new();
     let wav = f.wav("py.wav", RATE, 8.0, 21);
     let expected = f.transcripts(&[&wav]).remove(0);

@@ -171,3 +171,85 @@ fn shared_weights_step_a_batch_as_each_stream_alone() {
             .is_err()
     );
 }
+
+/// Blocks of prepared audio, then the end, or a device failure.
+struct Blocks {
+    audio: Vec<f32>,
+    at: usize,
+    fail_at_end: bool,
+}
+
+impl reprise::audio::BlockSource for Blocks {
+    fn sample_rate(&self) -> u32 {
+        16_000
+    }
+
+    fn next_block(&mut self) -> Result<Option<&[f32]>, reprise::audio::AudioError> {
+        if self.at >= self.audio.len() {
+            return if self.fail_at_end {
+                Err(reprise::audio::AudioError::NoDevice { direction: "input" })
+            } else {
+                Ok(None)
+            };
+        }
+        let end = (self.at + 1000).min(self.audio.len());
+        let block = &self.audio[self.at..end];
+        self.at = end;
+        Ok(Some(block))
+    }
+}
+
+#[test]
+fn the_live_loop_gives_what_a_file_gives_and_flushes_before_a_failure() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use reprise::speech::live::{LiveError, transcribe_live};
+
+    let dir = tempfile::tempdir().unwrap();
+    speech::write_random_model(dir.path(), 24);
+    let audio = speech::babble(16_000, 6.0, 5);
+    let expected = events(&mut recognizer(dir.path()), &audio, &[1000]);
+    let finals = |fail_at_end: bool, quit: &AtomicBool, limit: Option<f64>| {
+        let mut rec = recognizer(dir.path());
+        let mut source = Blocks {
+            audio: audio.clone(),
+            at: 0,
+            fail_at_end,
+        };
+        let mut out = Vec::new();
+        let result = transcribe_live(&mut source, &mut rec, quit, limit, &mut |e, _| {
+            if let Event::Final(u) = e {
+                out.push(u.text().to_string());
+            }
+            true
+        });
+        (result, out, rec.seconds())
+    };
+    let texts: Vec<String> = expected
+        .iter()
+        .filter_map(|e| e.strip_prefix("final "))
+        .map(|e| e[..e.find(" [").unwrap()].to_string())
+        .collect();
+    assert!(!texts.is_empty());
+    let go_on = AtomicBool::new(false);
+    let (result, out, _) = finals(false, &go_on, None);
+    assert!(result.is_ok());
+    assert_eq!(out, texts);
+    // A device failure: what was heard is flushed as finals first, then the error.
+    let (result, out, _) = finals(true, &go_on, None);
+    assert!(matches!(result, Err(LiveError::Audio(_))), "{result:?}");
+    assert_eq!(out, texts);
+    // The quit flag stops after the block in hand; a limit after that much audio.
+    let quit = AtomicBool::new(true);
+    let (result, _, heard) = finals(false, &quit, None);
+    assert!(
+        result.is_ok() && heard <= 1000.0 / 16_000.0 + 1e-9,
+        "{heard}"
+    );
+    quit.store(false, Ordering::Relaxed);
+    let (_, _, heard) = finals(false, &quit, Some(2.0));
+    assert!(
+        (2.0..2.0 + 1000.0 / 16_000.0 + 1e-9).contains(&heard),
+        "{heard}"
+    );
+}

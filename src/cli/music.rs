@@ -143,10 +143,8 @@ impl GenerationArgs {
 
     /// Loads the model (the bundled default without --model).
     pub fn load_model(&self) -> anyhow::Result<MusicModel> {
-        let dir = self
-            .model
-            .clone()
-            .unwrap_or_else(|| reprise::models::bundled("music-default"));
+        let dir =
+            (self.model.clone()).map_or_else(|| reprise::models::find("music-default"), Ok)?;
         MusicModel::load(&dir, self.format)
             .with_context(|| format!("loading the music model {}", dir.display()))
     }

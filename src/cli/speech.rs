@@ -3,7 +3,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -12,6 +12,7 @@ use reprise::audio::device::HostChoice;
 use reprise::audio::{BlockSource, Capture, CaptureConfig, open_file};
 use reprise::engine::Format;
 use reprise::speech::ctc::HotWord;
+use reprise::speech::live::transcribe_live;
 use reprise::speech::lm::NgramLm;
 use reprise::speech::output::{self, Segment, Transcript};
 use reprise::speech::{AcousticModel, Event, Recognizer, RecognizerOptions};
@@ -80,10 +81,10 @@ fn find_lm(dir: &Path) -> Option<PathBuf> {
 impl RecognizerArgs {
     /// Loads the model and language model and builds a recognizer.
     fn recognizer(&self) -> anyhow::Result<Recognizer> {
-        let dir = self
-            .model
-            .clone()
-            .unwrap_or_else(|| reprise::models::bundled("speech-en"));
+        let dir = match &self.model {
+            Some(dir) => dir.clone(),
+            None => reprise::models::find("speech-en")?,
+        };
         if !dir.join("config.json").exists() {
             bail!(
                 "no speech model in {}: export one with `models/training/speech/export.py` \
@@ -247,7 +248,7 @@ pub struct ListenArgs {
     #[arg(long)]
     seconds: Option<f64>,
     #[command(flatten)]
-    device_config: crate::DeviceConfigArgs,
+    device_config: super::audio::DeviceConfigArgs,
     #[command(flatten)]
     recognizer: RecognizerArgs,
 }
@@ -293,33 +294,13 @@ pub fn listen(host: HostChoice, args: ListenArgs) -> anyhow::Result<()> {
                 };
                 tx.send(m).is_ok()
             };
-            let mut open = true;
-            loop {
-                let block = match capture.next_block() {
-                    Ok(Some(b)) => b,
-                    Ok(None) => break,
-                    Err(e) => {
-                        let _ = tx.send(Message::Failed(e.into()));
-                        return;
-                    }
-                };
-                let now = rec.seconds();
-                if let Err(e) = rec.accept(block, &mut |e| open &= send(e, now)) {
-                    let _ = tx.send(Message::Failed(e.into()));
-                    return;
-                }
-                if !open
-                    || quit.load(Ordering::Relaxed)
-                    || limit.is_some_and(|l| rec.seconds() >= l)
-                {
-                    break;
-                }
-            }
-            let now = rec.seconds();
-            rec.flush(&mut |e| {
-                send(e, now);
+            let result = transcribe_live(&mut capture, &mut rec, &quit, limit, &mut |e, now| {
+                send(e, now)
             });
             capture.stop();
+            if let Err(e) = result {
+                let _ = tx.send(Message::Failed(e.into()));
+            }
         })
         .context("starting the speech thread")?;
     let jsonl = args.format == "jsonl";

@@ -170,8 +170,27 @@ pub struct Limits {
     pub max_bars: u32,
     /// Most seconds of audio one render may produce.
     pub max_render_seconds: f64,
+    /// A music job (continue or render) still running after this many seconds is stopped
+    /// and answered with HTTP 503; one whose client went away is stopped at once.
+    pub music_seconds: f64,
+    /// TCP connections open at once; more are closed as soon as they are accepted (0:
+    /// `max_sessions` + 64, room for health, metrics and music beside full sessions).
+    pub max_connections: usize,
+    /// A connection whose request headers have not all arrived this many seconds after it
+    /// opened (or after its previous request) is closed.
+    pub header_seconds: f64,
     /// On SIGTERM or SIGINT, seconds given to sessions to flush their final results.
     pub shutdown_seconds: f64,
+}
+
+impl Limits {
+    /// TCP connections allowed at once (`max_connections`, or its automatic value).
+    pub fn connections(&self) -> usize {
+        match self.max_connections {
+            0 => self.max_sessions.saturating_add(64),
+            n => n,
+        }
+    }
 }
 
 impl Default for Limits {
@@ -185,6 +204,9 @@ impl Default for Limits {
             music_jobs: 1,
             max_bars: 64,
             max_render_seconds: 900.0,
+            music_seconds: 120.0,
+            max_connections: 0,
+            header_seconds: 10.0,
             shutdown_seconds: 10.0,
         }
     }
@@ -441,6 +463,21 @@ impl ServeConfig {
             l.max_render_seconds > 0.0 && l.max_render_seconds <= 36_000.0,
             "limits.max_render_seconds",
             "must be 0 to 36000 seconds",
+        )?;
+        check(
+            l.music_seconds > 0.0 && l.music_seconds <= 86_400.0,
+            "limits.music_seconds",
+            "must be 0 to 86400 seconds",
+        )?;
+        check(
+            l.max_connections <= 1 << 20,
+            "limits.max_connections",
+            "must be at most 1048576",
+        )?;
+        check(
+            l.header_seconds > 0.0 && l.header_seconds <= 3600.0,
+            "limits.header_seconds",
+            "must be 0 to 3600 seconds",
         )?;
         check(
             (0.0..=3600.0).contains(&l.shutdown_seconds),

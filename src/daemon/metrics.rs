@@ -117,6 +117,18 @@ pub struct Metrics {
     pub music_continuations: Counter,
     /// Renders served.
     pub music_renders: Counter,
+    /// Music jobs running now.
+    pub music_jobs_active: Counter,
+    /// Music jobs stopped because their client went away.
+    pub music_stopped_client_gone: Counter,
+    /// Music jobs stopped at `limits.music_seconds`.
+    pub music_stopped_time_limit: Counter,
+    /// TCP connections open now.
+    pub connections_active: Counter,
+    /// Connections refused at `limits.max_connections`.
+    pub connections_refused: Counter,
+    /// Connections closed because their request headers did not arrive in time.
+    pub header_timeouts: Counter,
 }
 
 impl Metrics {
@@ -237,6 +249,45 @@ impl Metrics {
             "Renders served.",
             c(&self.music_renders),
         );
+        metric(
+            "music_jobs_active",
+            "gauge",
+            "Music jobs (continue, render) running now.",
+            c(&self.music_jobs_active),
+        );
+        metric(
+            "connections_active",
+            "gauge",
+            "TCP connections open now.",
+            c(&self.connections_active),
+        );
+        metric(
+            "connections_refused_total",
+            "counter",
+            "Connections closed at once at limits.max_connections.",
+            c(&self.connections_refused),
+        );
+        metric(
+            "header_timeouts_total",
+            "counter",
+            "Connections closed because a request's headers did not arrive within \
+             limits.header_seconds.",
+            c(&self.header_timeouts),
+        );
+        out.push_str(
+            "# HELP reprise_music_jobs_stopped_total Music jobs stopped before the end.\n",
+        );
+        out.push_str("# TYPE reprise_music_jobs_stopped_total counter\n");
+        for (why, v) in [
+            ("client_gone", &self.music_stopped_client_gone),
+            ("time_limit", &self.music_stopped_time_limit),
+        ] {
+            let _ = writeln!(
+                out,
+                "reprise_music_jobs_stopped_total{{reason=\"{why}\"}} {}",
+                v.get()
+            );
+        }
         out.push_str("# HELP reprise_drops_total Replies, sessions and live results dropped.\n");
         out.push_str("# TYPE reprise_drops_total counter\n");
         for (what, v) in [

@@ -36,10 +36,11 @@ use self::metrics::Metrics;
 use self::music::MusicService;
 use self::server::App;
 use crate::audio::device::HostChoice;
-use crate::audio::{BlockSource, Capture, CaptureConfig};
+use crate::audio::{Capture, CaptureConfig};
 use crate::music::jam::Jam;
 use crate::music::model::MusicModel;
 use crate::render::Instruments;
+use crate::speech::live::transcribe_live;
 use crate::speech::lm::NgramLm;
 use crate::speech::{AcousticModel, Event, Recognizer, RecognizerOptions};
 
@@ -57,6 +58,9 @@ pub enum DaemonError {
         path: PathBuf,
         message: String,
     },
+    /// No model folder was configured and none of the usual places holds the bundled one.
+    #[error(transparent)]
+    NoModel(#[from] crate::models::ModelNotFound),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -119,10 +123,10 @@ fn load(config: &ServeConfig, metrics: &Arc<Metrics>) -> Result<Loaded, DaemonEr
     recognizer.endpoint.max_utterance = s.max_utterance;
     let (mut engine, mut lm, mut microphone_model) = (None, None, None);
     if s.enabled {
-        let dir = s
-            .model
-            .clone()
-            .unwrap_or_else(|| crate::models::bundled("speech-en"));
+        let dir = match s.model.clone() {
+            Some(dir) => dir,
+            None => crate::models::find("speech-en").map_err(DaemonError::NoModel)?,
+        };
         let model = AcousticModel::load(&dir, config.speech_format()?)
             .map_err(|e| model_error("speech model", &dir, e))?;
         if !s.no_lm
@@ -160,19 +164,22 @@ fn load(config: &ServeConfig, metrics: &Arc<Metrics>) -> Result<Loaded, DaemonEr
         )?);
     }
     let music = if config.music.enabled {
-        let dir = config
-            .music
-            .model
-            .clone()
-            .unwrap_or_else(|| crate::models::bundled("music-default"));
-        let model = if dir.join("config.json").exists() || config.music.model.is_some() {
-            Some(
+        let dir = match config.music.model.clone() {
+            Some(dir) => Some(dir),
+            None => match crate::models::find("music-default") {
+                Ok(dir) => Some(dir),
+                Err(e) => {
+                    warn!(error = %e, "no music model: /music/continue is off, /music/render works");
+                    None
+                }
+            },
+        };
+        let model = match dir {
+            Some(dir) => Some(
                 MusicModel::load(&dir, config.music_format()?)
                     .map_err(|e| model_error("music model", &dir, e))?,
-            )
-        } else {
-            warn!(model = %dir.display(), "no music model: /music/continue is off, /music/render works");
-            None
+            ),
+            None => None,
         };
         let instruments = match &config.music.soundfont {
             Some(path) => Instruments::SoundFont(
@@ -187,11 +194,10 @@ fn load(config: &ServeConfig, metrics: &Arc<Metrics>) -> Result<Loaded, DaemonEr
     };
     let jam_model = match &config.live.jam {
         Some(section) => {
-            let dir = section
-                .model
-                .clone()
-                .or_else(|| config.music.model.clone())
-                .unwrap_or_else(|| crate::models::bundled("music-default"));
+            let dir = match section.model.clone().or_else(|| config.music.model.clone()) {
+                Some(dir) => dir,
+                None => crate::models::find("music-default").map_err(DaemonError::NoModel)?,
+            };
             Some(
                 MusicModel::load(&dir, config.music_format()?)
                     .map_err(|e| model_error("jam music model", &dir, e))?,
@@ -238,7 +244,7 @@ fn start_microphone(
         .name("reprise-live-mic".into())
         .spawn(move || {
             let _ftz = crate::rt::ScopedFtz::enable();
-            let mut publish = |e: Event<'_>| {
+            let publish = |e: Event<'_>| {
                 let text = match e {
                     Event::Partial(t) => protocol::partial_json(t),
                     Event::Final(u) => {
@@ -248,23 +254,18 @@ fn start_microphone(
                 // No subscribers is not an error.
                 let _ = results.send(Arc::from(text));
             };
-            while !quit.load(Ordering::Relaxed) {
-                match capture.next_block() {
-                    Ok(Some(block)) => {
-                        if let Err(e) = rec.accept(block, &mut publish) {
-                            warn!(error = %e, "live microphone stopped");
-                            break;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        warn!(error = %e, "live microphone stopped");
-                        break;
-                    }
-                }
-            }
-            rec.flush(&mut publish);
+            let result = transcribe_live(&mut capture, &mut rec, &quit, None, &mut |e, _| {
+                publish(e);
+                true
+            });
             capture.stop();
+            match result {
+                Ok(()) if quit.load(Ordering::Relaxed) => info!("live microphone stopped"),
+                Ok(()) => warn!("live microphone stopped: the input ended"),
+                Err(e) => warn!(error = %e, "live microphone stopped"),
+            }
+            // Dropping `results` here closes the channel: subscribers are told, and
+            // /health reports the live microphone as down.
         })?;
     Ok(thread)
 }
@@ -304,8 +305,10 @@ pub fn run(config: ServeConfig, ready: impl FnOnce(SocketAddr)) -> Result<(), Da
             let (tx, _) = broadcast::channel(64);
             let rec = Recognizer::new(model, loaded.lm.clone(), &loaded.recognizer)
                 .map_err(|e| DaemonError::Microphone(e.to_string()))?;
-            let thread = start_microphone(section, rec, tx.clone(), Arc::clone(&quit))?;
-            (Some(tx), Some(thread))
+            // The thread holds the only sender: the channel closes when it ends.
+            let live = tx.downgrade();
+            let thread = start_microphone(section, rec, tx, Arc::clone(&quit))?;
+            (Some(live), Some(thread))
         }
         _ => (None, None),
     };
@@ -352,18 +355,13 @@ pub fn run(config: ServeConfig, ready: impl FnOnce(SocketAddr)) -> Result<(), Da
             Duration::from_secs(5),
             stop_rx.clone(),
         ));
-        let mut graceful = stop_rx.clone();
         let router = server::router(Arc::clone(&app));
-        let server = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = graceful.changed().await;
-            })
-            .await
-        });
+        let server = tokio::spawn(server::serve(
+            listener,
+            router,
+            Arc::clone(&app),
+            stop_rx.clone(),
+        ));
         wait_for_signal().await?;
         info!("stopping: flushing the final result of every session");
         let _ = stop_tx.send(true);

@@ -55,13 +55,24 @@ const MAX_PHRASE_BYTES: usize = 64 * 1024;
 #[derive(Deserialize)]
 struct RawConfig {
     #[serde(default)]
-    sample_rate: Option<f64>,
+    sample_rate: Option<Value>,
     #[serde(default)]
     words: Option<Value>,
     #[serde(default)]
-    max_alternatives: Option<f64>,
+    max_alternatives: Option<Value>,
     #[serde(default)]
     phrase_list: Option<Vec<String>>,
+}
+
+/// A number, or a string holding one: Vosk's server reads `sample_rate` with Python's
+/// `float()` and `max_alternatives` with `int()`, so `"16000"` is a rate there too.
+fn number(key: &str, v: &Value) -> Result<f64, ProtocolError> {
+    let n = match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    n.ok_or_else(|| ProtocolError(format!("config.{key} must be a number (got {v})")))
 }
 
 fn truthy(v: &Value) -> bool {
@@ -104,7 +115,11 @@ pub fn parse_text(text: &str) -> Result<ClientText, ProtocolError> {
         )));
     };
     let raw = RawConfig::deserialize(config).map_err(|e| ProtocolError(format!("config: {e}")))?;
-    let sample_rate = match raw.sample_rate {
+    let sample_rate = match raw
+        .sample_rate
+        .map(|v| number("sample_rate", &v))
+        .transpose()?
+    {
         None => None,
         Some(r) if r.is_finite() && (4_000.0..=192_000.0).contains(&r) => Some(r.round() as u32),
         Some(r) => {
@@ -113,7 +128,11 @@ pub fn parse_text(text: &str) -> Result<ClientText, ProtocolError> {
             )));
         }
     };
-    let max_alternatives = match raw.max_alternatives {
+    let max_alternatives = match raw
+        .max_alternatives
+        .map(|v| number("max_alternatives", &v))
+        .transpose()?
+    {
         None => None,
         Some(k) if k.is_finite() && (0.0..=100.0).contains(&k) => Some(k as u32),
         Some(k) => {
@@ -314,6 +333,12 @@ mod tests {
             phrase_words(c.phrase_list.as_deref().unwrap()),
             vec!["one", "two"]
         );
+        // As strings, which Vosk's server reads with float() and int().
+        let c = parse_text(r#"{"config": {"sample_rate": "16000", "max_alternatives": " 3"}}"#);
+        let Ok(ClientText::Config(c)) = c else {
+            panic!("{c:?}")
+        };
+        assert_eq!((c.sample_rate, c.max_alternatives), (Some(16000), Some(3)));
     }
 
     #[test]
@@ -326,6 +351,8 @@ mod tests {
             r#"{"hello": 1}"#,
             r#"{"config": {"sample_rate": -5}}"#,
             r#"{"config": {"sample_rate": "fast"}}"#,
+            r#"{"config": {"sample_rate": [16000]}}"#,
+            r#"{"config": {"max_alternatives": "many"}}"#,
             r#"{"config": {"sample_rate": 1e300}}"#,
             r#"{"config": {"max_alternatives": 1000}}"#,
             r#"{"config": 7}"#,

@@ -19,12 +19,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use tokio::sync::{Semaphore, broadcast, watch};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::config::ServeConfig;
 use super::engine::SpeechEngine;
 use super::metrics::Metrics;
-use super::music::{ContinueQuery, MusicRequestError, MusicService, RenderQuery};
+use super::music::{
+    ContinueQuery, JobControl, MusicRequestError, MusicService, RenderQuery, StopReason,
+};
 use super::session;
 use crate::music::jam::Jam;
 use crate::speech::RecognizerOptions;
@@ -46,14 +48,15 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// Becomes true when the daemon stops.
     pub shutdown: watch::Receiver<bool>,
-    /// Results of the live microphone, as protocol messages.
-    pub live: Option<broadcast::Sender<Arc<str>>>,
+    /// Results of the live microphone, as protocol messages. The microphone's thread holds
+    /// the channel's only sender, so this fails to upgrade once the thread has ended.
+    pub live: Option<broadcast::WeakSender<Arc<str>>>,
     /// The live jam, while it runs (its status is read for `/health`; the lock is never
     /// taken on the jam's own threads).
     pub jam: Arc<Mutex<Option<Jam>>>,
     token: Option<String>,
     sessions: Arc<Semaphore>,
-    music_jobs: Semaphore,
+    music_jobs: Arc<Semaphore>,
 }
 
 impl App {
@@ -67,13 +70,13 @@ impl App {
         music: Option<MusicService>,
         metrics: Arc<Metrics>,
         shutdown: watch::Receiver<bool>,
-        live: Option<broadcast::Sender<Arc<str>>>,
+        live: Option<broadcast::WeakSender<Arc<str>>>,
         jam: Arc<Mutex<Option<Jam>>>,
         token: Option<String>,
     ) -> App {
         App {
             sessions: Arc::new(Semaphore::new(config.limits.max_sessions)),
-            music_jobs: Semaphore::new(config.limits.music_jobs),
+            music_jobs: Arc::new(Semaphore::new(config.limits.music_jobs)),
             config,
             engine,
             lm,
@@ -219,7 +222,13 @@ async fn live(
     let Some(live) = &app.live else {
         return not_served("no live microphone is configured ([live.microphone])");
     };
-    let mut results = live.subscribe();
+    let Some(mut results) = live.upgrade().map(|sender| sender.subscribe()) else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json_error("the live microphone has stopped (see the daemon's log)"),
+        )
+            .into_response();
+    };
     ws.on_upgrade(move |mut socket| async move {
         app.metrics.live_subscribers.inc();
         info!(%peer, "live subscriber joined");
@@ -254,7 +263,7 @@ async fn health(State(app): State<Arc<App>>) -> Response {
         "max_sessions": app.config.limits.max_sessions,
         "speech": app.engine.is_some(),
         "music": app.music.is_some(),
-        "live": app.live.is_some(),
+        "live": app.live.as_ref().is_some_and(|l| l.strong_count() > 0),
         "jam": jam_status(&app.jam),
     });
     let code = if stopping {
@@ -306,12 +315,41 @@ async fn metrics(
         .into_response()
 }
 
-/// Runs a music job on the blocking pool, one of at most `limits.music_jobs`.
+/// Cancels a music job when dropped: hyper drops a request's handler when its client closes
+/// the connection, and the job then stops at its next check.
+struct CancelOnDrop(Arc<JobControl>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// Counts a running music job for as long as it lives (a panicking job included).
+struct ActiveJob(Arc<Metrics>);
+
+impl ActiveJob {
+    fn new(metrics: &Arc<Metrics>) -> ActiveJob {
+        metrics.music_jobs_active.inc();
+        ActiveJob(Arc::clone(metrics))
+    }
+}
+
+impl Drop for ActiveJob {
+    fn drop(&mut self) {
+        self.0.music_jobs_active.dec();
+    }
+}
+
+/// Runs a music job on the blocking pool, one of at most `limits.music_jobs`, under a
+/// [`JobControl`]: the job stops once its client is gone or after `limits.music_seconds`.
 async fn music_job(
     app: Arc<App>,
     headers: HeaderMap,
     content_type: &'static str,
-    job: impl FnOnce(&App, &MusicService) -> Result<Vec<u8>, MusicRequestError> + Send + 'static,
+    job: impl FnOnce(&App, &MusicService, &JobControl) -> Result<Vec<u8>, MusicRequestError>
+    + Send
+    + 'static,
 ) -> Response {
     if !app.authorized(&headers, &TokenQuery::default()) {
         return unauthorized();
@@ -319,17 +357,33 @@ async fn music_job(
     if app.music.is_none() {
         return not_served("music is not served here");
     }
-    let Ok(_permit) = app.music_jobs.acquire().await else {
+    let Ok(permit) = Arc::clone(&app.music_jobs).acquire_owned().await else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             json_error("the server is stopping"),
         )
             .into_response();
     };
+    let control = Arc::new(JobControl::new(Duration::from_secs_f64(
+        app.config.limits.music_seconds,
+    )));
+    let _cancel = CancelOnDrop(Arc::clone(&control));
     let worker = Arc::clone(&app);
-    let result = tokio::task::spawn_blocking(move || match &worker.music {
-        Some(music) => job(&worker, music),
-        None => Err(MusicRequestError::Bad("music is not served here".into())),
+    let result = tokio::task::spawn_blocking(move || {
+        // The turn is held until the job has really ended, not only its request.
+        let _permit = permit;
+        let _active = ActiveJob::new(&worker.metrics);
+        let out = match &worker.music {
+            Some(music) => job(&worker, music, &control),
+            None => Err(MusicRequestError::Bad("music is not served here".into())),
+        };
+        if let Err(MusicRequestError::Stopped(_)) = &out {
+            match control.stop_reason() {
+                Some(StopReason::ClientGone) => worker.metrics.music_stopped_client_gone.inc(),
+                _ => worker.metrics.music_stopped_time_limit.inc(),
+            }
+        }
+        out
     })
     .await;
     match result {
@@ -337,6 +391,11 @@ async fn music_job(
         Ok(Err(MusicRequestError::Bad(m))) => {
             app.metrics.errors_music.inc();
             (StatusCode::BAD_REQUEST, json_error(&m)).into_response()
+        }
+        Ok(Err(MusicRequestError::Stopped(m))) => {
+            app.metrics.errors_music.inc();
+            warn!(error = %m, "music job stopped");
+            (StatusCode::SERVICE_UNAVAILABLE, json_error(&m)).into_response()
         }
         Ok(Err(MusicRequestError::Failed(m))) => {
             app.metrics.errors_music.inc();
@@ -363,8 +422,8 @@ async fn music_continue(
 ) -> Response {
     let wav = q.render.unwrap_or(false);
     let content_type = if wav { "audio/wav" } else { "audio/midi" };
-    music_job(app, headers, content_type, move |app, music| {
-        let out = music.continue_midi(&body, &q, &app.config.limits);
+    music_job(app, headers, content_type, move |app, music, control| {
+        let out = music.continue_midi(&body, &q, &app.config.limits, control);
         if out.is_ok() {
             app.metrics.music_continuations.inc();
         }
@@ -379,14 +438,83 @@ async fn music_render(
     Query(q): Query<RenderQuery>,
     body: Bytes,
 ) -> Response {
-    music_job(app, headers, "audio/wav", move |app, music| {
-        let out = music.render_wav(&body, &q, &app.config.limits);
+    music_job(app, headers, "audio/wav", move |app, music, control| {
+        let out = music.render_wav(&body, &q, &app.config.limits, control);
         if out.is_ok() {
             app.metrics.music_renders.inc();
         }
         out
     })
     .await
+}
+
+/// Serves `router` on `listener` until `shutdown` turns true: at most
+/// `limits.connections()` connections at once (one over is closed at once), each closed if a
+/// request's headers have not all arrived within `limits.header_seconds` of its start (or of
+/// the end of its previous request). A connection upgraded to a WebSocket leaves this count;
+/// sessions have their own limit.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    app: Arc<App>,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+
+    let limits = &app.config.limits;
+    let connections = Arc::new(Semaphore::new(limits.connections()));
+    let header_timeout = Duration::from_secs_f64(limits.header_seconds);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of descriptors or a connection reset before accept: go on.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => return Ok(()),
+        };
+        let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
+            app.metrics.connections_refused.inc();
+            drop(stream);
+            continue;
+        };
+        let router = router.clone();
+        let app = Arc::clone(&app);
+        let mut stop = shutdown.clone();
+        tokio::spawn(async move {
+            app.metrics.connections_active.inc();
+            let service = hyper::service::service_fn(move |mut request| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                router.clone().oneshot(request)
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            tokio::pin!(connection);
+            let result = tokio::select! {
+                r = connection.as_mut() => r,
+                _ = stop.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(e) = result
+                && e.is_timeout()
+            {
+                app.metrics.header_timeouts.inc();
+                debug!(%peer, "connection closed: its request headers did not arrive in time");
+            }
+            app.metrics.connections_active.dec();
+            drop(permit);
+        });
+    }
 }
 
 /// Updates the rate gauges (steps per second, real-time factor) every `period`.

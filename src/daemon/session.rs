@@ -242,15 +242,14 @@ impl Session {
                 let eof = parsed == ClientText::Eof;
                 match parsed {
                     ClientText::Config(config) => {
+                        // As in Vosk's server, whose recognizer is made with the first audio:
+                        // a valid config after audio is taken and changes nothing.
                         if self.stream.is_some() {
-                            self.app.metrics.errors_protocol.inc();
-                            return Err(End::Error(
-                                close::POLICY,
-                                "a config message must come before the audio".into(),
-                            ));
+                            debug!(peer = %self.peer, ?config, "config after audio ignored");
+                        } else {
+                            debug!(peer = %self.peer, ?config, "config");
+                            self.config = config;
                         }
-                        debug!(peer = %self.peer, ?config, "config");
-                        self.config = config;
                         Ok(None)
                     }
                     ClientText::Eof | ClientText::Reset => {
@@ -323,6 +322,9 @@ pub async fn run(mut socket: WebSocket, app: Arc<App>, peer: String) {
         stream: None,
     };
     info!(%peer, "speech session opened");
+    // Only the client's own messages count as activity: pings and pongs do not (a client
+    // library that pings every 20 s would otherwise never be idle).
+    let mut idle_at = tokio::time::Instant::now() + idle;
     let end = loop {
         if *shutdown.borrow() {
             match session.flush().await {
@@ -343,7 +345,7 @@ pub async fn run(mut socket: WebSocket, app: Arc<App>, peer: String) {
             break End::Done;
         }
         let message = tokio::select! {
-            m = tokio::time::timeout(idle, socket.recv()) => m,
+            m = tokio::time::timeout_at(idle_at, socket.recv()) => m,
             _ = shutdown.changed() => continue,
         };
         let message = match message {
@@ -366,6 +368,9 @@ pub async fn run(mut socket: WebSocket, app: Arc<App>, peer: String) {
             }
             Ok(Some(Ok(m))) => m,
         };
+        if !matches!(message, Message::Ping(_) | Message::Pong(_)) {
+            idle_at = tokio::time::Instant::now() + idle;
+        }
         app.metrics.messages_in.inc();
         match session.handle(message).await {
             Ok(Some(reply)) => {

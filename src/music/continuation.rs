@@ -205,9 +205,20 @@ pub fn continue_seed(
     seed: &Seed,
     opts: &ContinueOptions,
 ) -> Result<Continuation, MusicError> {
+    continue_seed_until(model, seed, opts, &mut || false)
+}
+
+/// As [`continue_seed`], asking `stop` before each frame or token; once it answers true the
+/// work ends with [`MusicError::Stopped`] (a client gone, a time limit reached).
+pub fn continue_seed_until(
+    model: &mut MusicModel,
+    seed: &Seed,
+    opts: &ContinueOptions,
+    stop: &mut dyn FnMut() -> bool,
+) -> Result<Continuation, MusicError> {
     match model {
-        MusicModel::Nade(m) => continue_nade(m, seed, opts),
-        MusicModel::Events(m) => continue_events(m, seed, opts),
+        MusicModel::Nade(m) => continue_nade(m, seed, opts, stop),
+        MusicModel::Events(m) => continue_events(m, seed, opts, stop),
     }
 }
 
@@ -217,6 +228,7 @@ fn continue_events(
     model: &mut EventModel,
     seed: &Seed,
     opts: &ContinueOptions,
+    stop: &mut dyn FnMut() -> bool,
 ) -> Result<Continuation, MusicError> {
     let cfg = model.config.clone();
     let (spq, ppq) = (cfg.steps_per_quarter as u64, seed.ppq.max(1) as u64);
@@ -247,6 +259,9 @@ fn continue_events(
     let mut tokens = vec![cfg.index(Token::Start)];
     cfg.encode(&grid, seed_steps, &mut tokens);
 
+    if stop() {
+        return Err(MusicError::Stopped);
+    }
     let mut generator = EventGenerator::new(model, bar_steps, opts.seed);
     generator.prime(model, &tokens)?;
 
@@ -255,8 +270,12 @@ fn continue_events(
     let velocities = velocity_profile(seed, step_ticks, frames_per_bar);
     let channel = main_channel(seed);
     let per_step = constraints.max_voices.unwrap_or(cfg.keys).min(cfg.keys);
-    let mut notes = Vec::with_capacity(total as usize * per_step);
+    // Room for every note a usual continuation holds, so that generating does not allocate.
+    let mut notes = Vec::with_capacity((total as usize * per_step).min(1 << 16));
     loop {
+        if stop() {
+            return Err(MusicError::Stopped);
+        }
         match generator.next(model, &constraints)? {
             Drawn::Shift { from, steps } if from + steps as u64 >= end_steps => break,
             Drawn::Note { key, start, steps } => {
@@ -290,6 +309,7 @@ fn continue_nade(
     model: &mut NadeModel,
     seed: &Seed,
     opts: &ContinueOptions,
+    stop: &mut dyn FnMut() -> bool,
 ) -> Result<Continuation, MusicError> {
     let cfg = model.config;
     let step = seed.step_ticks(cfg.steps_per_quarter);
@@ -308,6 +328,9 @@ fn continue_nade(
 
     let mut generator = Generator::new(model, opts.seed);
     for frame in seed.frames(cfg.steps_per_quarter, seed_frames) {
+        if stop() {
+            return Err(MusicError::Stopped);
+        }
         generator.prime(&frame)?;
     }
     let mut notes = Vec::new();
@@ -324,6 +347,9 @@ fn continue_nade(
     };
     let mut sounding = [false; 128];
     for f in 0..total {
+        if stop() {
+            return Err(MusicError::Stopped);
+        }
         let frame = generator.next_frame(&constraints)?;
         sounding.fill(false);
         let mut struck = [false; 128];
@@ -433,12 +459,9 @@ pub fn write_midi(seed: &Seed, cont: &Continuation, only_continuation: bool) -> 
         }
     }
     let (num, den) = seed.time_signature;
-    let meta = vec![
-        (
-            0,
-            0,
-            TrackEventKind::Meta(MetaMessage::Tempo(u24::new(seed.tempo_us.min(0xFF_FFFF)))),
-        ),
+    let tempo = |us: u32| TrackEventKind::Meta(MetaMessage::Tempo(u24::new(us.min(0xFF_FFFF))));
+    let mut meta = vec![
+        (0, 0, tempo(seed.tempo_at(shift))),
         (
             0,
             0,
@@ -450,6 +473,9 @@ pub fn write_midi(seed: &Seed, cont: &Continuation, only_continuation: bool) -> 
             )),
         ),
     ];
+    if !only_continuation {
+        meta.extend(seed.tempo_changes.iter().map(|&(t, us)| (t, 0, tempo(us))));
+    }
     let mut tracks = vec![to_track(meta, end), to_track(events, end)];
     if !drums.is_empty() {
         tracks.push(to_track(drums, end.max(seed.end_tick)));

@@ -346,10 +346,33 @@ impl MidiOut {
         })
     }
 
+    /// Sends one short message (a channel or system message of 1 to 3 bytes) for a real-time
+    /// thread: nothing is allocated, also when the send fails (no error text is made), and a
+    /// message that is not one whole short message is refused for every backend alike (ALSA
+    /// refuses it, JACK would pass the bytes on).
+    pub fn send_short(&mut self, message: &[u8]) -> bool {
+        is_short_message(message) && self.connection.send(message).is_ok()
+    }
+
     /// Closes the port.
     pub fn close(self) {
         let _ = self.connection.close();
     }
+}
+
+/// Whether `message` is one whole MIDI message of 1 to 3 bytes: a status byte, then as many
+/// data bytes (below 0x80) as the status takes. System exclusive is not short.
+pub fn is_short_message(message: &[u8]) -> bool {
+    let Some((&status, data)) = message.split_first() else {
+        return false;
+    };
+    let wanted = match status {
+        0x80..=0xBF | 0xE0..=0xEF | 0xF2 => 2,
+        0xC0..=0xDF | 0xF1 | 0xF3 => 1,
+        0xF6 | 0xF8..=0xFF => 0,
+        _ => return false,
+    };
+    data.len() == wanted && data.iter().all(|&b| b < 0x80)
 }
 
 #[cfg(unix)]
@@ -378,6 +401,29 @@ fn create_virtual_output(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_messages_are_whole_and_well_formed() {
+        for good in [
+            &[0x90, 60, 100][..],
+            &[0xC5, 3],
+            &[0xF8],
+            &[0xF2, 1, 2],
+            &[0xB0, 123, 0],
+        ] {
+            assert!(is_short_message(good), "{good:?}");
+        }
+        for bad in [
+            &[][..],
+            &[0x3C],
+            &[0x90, 60],
+            &[0x90, 200, 1],
+            &[0xF0, 1, 0xF7],
+            &[0xF8, 1],
+        ] {
+            assert!(!is_short_message(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn events_hold_short_messages_only() {

@@ -1,12 +1,16 @@
 //! Standard MIDI files: reading them into channel events timed in seconds.
 //!
-//! [`parse_midi`] follows the file's tempo map (tempo changes in any track), reads
-//! all three formats (0: one track; 1: parallel tracks sharing one tempo map;
-//! 2: independent sequences, played one after another, each with its own tempo) and
-//! both kinds of timing (ticks per quarter note, or SMPTE frames and subframes, where
-//! tempo events do not apply). The result, a [`MidiSong`], is what the renderer and
-//! the music model consume, so MIDI made in memory goes through the same path as a
-//! file.
+//! This is Reprise's one MIDI reader: rendering, music seeds and the daemon all read files
+//! through [`parse_midi`], with one set of limits ([`MAX_FILE_BYTES`], [`MAX_SONG_SECONDS`]).
+//! It checks that every chunk is complete, follows the file's tempo map (tempo changes in any
+//! track), reads all three formats (0: one track; 1: parallel tracks sharing one tempo map;
+//! 2: independent sequences, played one after another, each with its own tempo) and both
+//! kinds of timing (ticks per quarter note, or SMPTE frames and subframes, where tempo events
+//! do not apply). The result, a [`MidiSong`], gives every event both its time in seconds and
+//! its tick on the song's one tick line (format-2 sequences follow each other there too),
+//! with the tempo map and time signatures in ticks; the renderer reads the seconds and music
+//! seeds the ticks, so both hear the same song, and MIDI made in memory goes through the same
+//! path as a file.
 
 use std::path::{Path, PathBuf};
 
@@ -18,14 +22,18 @@ pub const DEFAULT_TEMPO_US_PER_BEAT: u32 = 500_000;
 /// Longest song accepted, in seconds (a limit against files whose timing is absurd).
 pub const MAX_SONG_SECONDS: f64 = 6.0 * 3600.0;
 
+/// Largest MIDI file accepted, in bytes (the largest real songs are a few hundred KiB; every
+/// event read costs memory, so this bounds what one file can take).
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
+
 /// What happens on a channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChannelMessage {
     /// A key is pressed; velocity 1–127 (a note-on with velocity 0 is read as a
     /// [`ChannelMessage::NoteOff`]).
     NoteOn { key: u8, velocity: u8 },
-    /// A key is released.
-    NoteOff { key: u8 },
+    /// A key is released (with its release velocity, 0 for a note-on of velocity 0).
+    NoteOff { key: u8, velocity: u8 },
     /// A controller (CC) changes: 7 volume, 10 pan, 11 expression, 64 sustain, …
     Controller { controller: u8, value: u8 },
     /// The instrument changes (General MIDI program 0–127).
@@ -42,7 +50,7 @@ impl ChannelMessage {
     /// The message as MIDI status nibble and two data bytes (0 where unused).
     pub fn to_raw(self) -> (u8, u8, u8) {
         match self {
-            Self::NoteOff { key } => (0x80, key, 0),
+            Self::NoteOff { key, velocity } => (0x80, key, velocity),
             Self::NoteOn { key, velocity } => (0x90, key, velocity),
             Self::KeyPressure { key, pressure } => (0xA0, key, pressure),
             Self::Controller { controller, value } => (0xB0, controller, value),
@@ -61,18 +69,53 @@ impl ChannelMessage {
 pub struct TimedEvent {
     /// Seconds from the start.
     pub seconds: f64,
+    /// Tick on the song's tick line (see [`MidiSong`]).
+    pub tick: u64,
     /// MIDI channel 0–15 (channel 9 is "channel 10", the drums).
     pub channel: u8,
     pub message: ChannelMessage,
 }
 
+/// A tempo change on the song's tick line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TempoChange {
+    /// Tick from which it holds.
+    pub tick: u64,
+    /// Microseconds per quarter note.
+    pub us_per_quarter: u32,
+}
+
+/// A time signature on the song's tick line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeSignature {
+    /// Tick from which it holds.
+    pub tick: u64,
+    /// Beats per bar (at least 1).
+    pub numerator: u8,
+    /// The beat's note value: 1, 2, 4, … 64.
+    pub denominator: u8,
+}
+
 /// A song as channel events in time order.
+///
+/// Ticks: format 0 and 1 files have one tick line; the sequences of a format-2 file are laid
+/// one after another on it (each starts where the one before ended, at the default tempo
+/// unless it sets its own), so ticks and seconds always agree through [`MidiSong::tempos`].
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct MidiSong {
     /// Events sorted by time; events at the same time keep the file's order.
     pub events: Vec<TimedEvent>,
     /// Time of the last event of any kind (end-of-track included), in seconds.
     pub duration: f64,
+    /// Ticks per quarter note; `None` with SMPTE timing (whose ticks are subframes).
+    pub ticks_per_quarter: Option<u16>,
+    /// Tempo changes in tick order (empty with SMPTE timing). Before the first,
+    /// [`DEFAULT_TEMPO_US_PER_BEAT`] holds.
+    pub tempos: Vec<TempoChange>,
+    /// Valid time-signature events in tick order.
+    pub time_signatures: Vec<TimeSignature>,
+    /// Tick of the last event of any kind (end-of-track included).
+    pub end_tick: u64,
 }
 
 /// Errors reading a MIDI file.
@@ -124,11 +167,38 @@ impl MidiFileError {
 
 /// Reads and parses a MIDI file.
 pub fn read_midi_file(path: &Path) -> Result<MidiSong, MidiFileError> {
-    let bytes = std::fs::read(path).map_err(|source| MidiFileError::Io {
+    let bytes = read_bytes(path)?;
+    parse_midi(&bytes).map_err(|e| e.with_path(path))
+}
+
+/// Reads a file's bytes, at most [`MAX_FILE_BYTES`] of them (a larger file is refused
+/// without being read whole).
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>, MidiFileError> {
+    use std::io::Read;
+    let io = |source| MidiFileError::Io {
         path: path.to_owned(),
         source,
-    })?;
-    parse_midi(&bytes).map_err(|e| e.with_path(path))
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    check_size(bytes.len()).map_err(|e| e.with_path(path))?;
+    Ok(bytes)
+}
+
+fn check_size(len: usize) -> Result<(), MidiFileError> {
+    if len as u64 > MAX_FILE_BYTES {
+        return Err(MidiFileError::Unsupported {
+            path: None,
+            detail: format!(
+                "the file is larger than the limit of {} MiB",
+                MAX_FILE_BYTES >> 20
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Refuses SMPTE timing of -128 frames per second, which no file can mean: midly negates
@@ -148,6 +218,7 @@ pub(crate) fn check_timing(bytes: &[u8]) -> Result<(), String> {
 
 /// Parses a standard MIDI file held in memory.
 pub fn parse_midi(bytes: &[u8]) -> Result<MidiSong, MidiFileError> {
+    check_size(bytes.len())?;
     check_chunks(bytes)?;
     check_timing(bytes).map_err(|detail| MidiFileError::Invalid { path: None, detail })?;
     let smf = Smf::parse(bytes).map_err(|e| MidiFileError::Invalid {
@@ -222,22 +293,22 @@ pub fn song_from_smf(smf: &Smf) -> Result<MidiSong, MidiFileError> {
             Clock::Timecode(per_second)
         }
     };
-    let mut song = MidiSong::default();
+    let mut song = MidiSong {
+        ticks_per_quarter: match smf.header.timing {
+            Timing::Metrical(tpb) => Some(tpb.as_int()),
+            Timing::Timecode(..) => None,
+        },
+        ..MidiSong::default()
+    };
     match smf.header.format {
         Format::SingleTrack | Format::Parallel => {
             let tracks: Vec<&[midly::TrackEvent]> = smf.tracks.iter().map(|t| &t[..]).collect();
-            let (events, end) = merge_tracks(&tracks, clock, 0.0);
-            song.events = events;
-            song.duration = end;
+            merge_tracks(&mut song, &tracks, clock, false);
         }
         Format::Sequential => {
-            let mut start = 0.0;
             for track in &smf.tracks {
-                let (events, end) = merge_tracks(&[&track[..]], clock, start);
-                song.events.extend(events);
-                start = end;
+                merge_tracks(&mut song, &[&track[..]], clock, true);
             }
-            song.duration = start;
         }
     }
     if song.duration.is_nan() || song.duration > MAX_SONG_SECONDS {
@@ -260,19 +331,22 @@ enum Clock {
     Timecode(f64),
 }
 
-/// Merges tracks that play together into time-ordered events starting at `offset`
-/// seconds; returns them and the end time of the last track.
+/// Adds tracks that play together to `song`, starting where it ends (its `end_tick` and
+/// `duration`), and moves its end past them. `own_tempo`: the tracks start at the default
+/// tempo (a format-2 sequence) instead of the tempo in force.
 fn merge_tracks(
+    song: &mut MidiSong,
     tracks: &[&[midly::TrackEvent]],
     clock: Clock,
-    offset: f64,
-) -> (Vec<TimedEvent>, f64) {
-    // (absolute tick, track, index in track, event); sorting by all three keeps the
-    // file's order for simultaneous events.
+    own_tempo: bool,
+) {
+    // (tick, track, index in track, event); sorting by all three keeps the file's order for
+    // simultaneous events.
+    let offset = song.end_tick;
     let mut all: Vec<(u64, usize, usize, &TrackEventKind)> = Vec::new();
-    let mut last_tick = 0u64;
+    let mut last_tick = offset;
     for (t, track) in tracks.iter().enumerate() {
-        let mut tick = 0u64;
+        let mut tick = offset;
         for (i, event) in track.iter().enumerate() {
             tick += event.delta.as_int() as u64;
             all.push((tick, t, i, &event.kind));
@@ -281,16 +355,41 @@ fn merge_tracks(
     }
     all.sort_by_key(|&(tick, t, i, _)| (tick, t, i));
 
-    let mut events = Vec::new();
-    let mut tempo = TempoCursor::new(clock, offset);
+    let mut tempo = TempoCursor::new(clock, offset, song.duration);
+    if let Clock::Metrical(_) = clock {
+        let in_force = song.tempos.last().map(|t| t.us_per_quarter);
+        let start = if own_tempo {
+            Some(DEFAULT_TEMPO_US_PER_BEAT)
+        } else {
+            in_force
+        };
+        if let Some(us) = start {
+            tempo.set_tempo(offset, us);
+            if in_force.is_some_and(|t| t != us) {
+                set_tempo_from(&mut song.tempos, offset, us);
+            }
+        }
+    }
     for &(tick, _, _, kind) in &all {
         let seconds = tempo.seconds_at(tick);
         match *kind {
-            TrackEventKind::Meta(MetaMessage::Tempo(us)) => tempo.set_tempo(tick, us.as_int()),
+            TrackEventKind::Meta(MetaMessage::Tempo(us)) if tempo.set_tempo(tick, us.as_int()) => {
+                set_tempo_from(&mut song.tempos, tick, us.as_int());
+            }
+            TrackEventKind::Meta(MetaMessage::TimeSignature(numerator, power, _, _))
+                if numerator > 0 && power < 7 =>
+            {
+                song.time_signatures.push(TimeSignature {
+                    tick,
+                    numerator,
+                    denominator: 1 << power,
+                });
+            }
             TrackEventKind::Midi { channel, message } => {
                 if let Some(message) = convert(message) {
-                    events.push(TimedEvent {
+                    song.events.push(TimedEvent {
                         seconds,
+                        tick,
                         channel: channel.as_int(),
                         message,
                     });
@@ -299,8 +398,20 @@ fn merge_tracks(
             _ => {}
         }
     }
-    let end = tempo.seconds_at(last_tick);
-    (events, end)
+    song.duration = tempo.seconds_at(last_tick);
+    song.end_tick = last_tick;
+}
+
+/// Adds a tempo change to a tempo map in tick order; a later change at the same tick
+/// replaces the earlier one (only the last is heard).
+fn set_tempo_from(tempos: &mut Vec<TempoChange>, tick: u64, us_per_quarter: u32) {
+    match tempos.last_mut() {
+        Some(last) if last.tick == tick => last.us_per_quarter = us_per_quarter,
+        _ => tempos.push(TempoChange {
+            tick,
+            us_per_quarter,
+        }),
+    }
 }
 
 /// Converts ticks to seconds through tempo changes, for ticks visited in order.
@@ -313,15 +424,15 @@ struct TempoCursor {
 }
 
 impl TempoCursor {
-    fn new(clock: Clock, offset: f64) -> Self {
+    fn new(clock: Clock, tick: u64, seconds: f64) -> Self {
         let seconds_per_tick = match clock {
             Clock::Metrical(tpb) => DEFAULT_TEMPO_US_PER_BEAT as f64 * 1e-6 / tpb,
             Clock::Timecode(per_second) => 1.0 / per_second,
         };
         Self {
             clock,
-            anchor_tick: 0,
-            anchor_seconds: offset,
+            anchor_tick: tick,
+            anchor_seconds: seconds,
             seconds_per_tick,
         }
     }
@@ -330,26 +441,34 @@ impl TempoCursor {
         self.anchor_seconds + (tick - self.anchor_tick) as f64 * self.seconds_per_tick
     }
 
-    fn set_tempo(&mut self, tick: u64, us_per_beat: u32) {
-        // SMPTE time ignores tempo; a zero tempo is meaningless and ignored too.
+    /// Sets the tempo from `tick` on; false where it does not apply (SMPTE time ignores
+    /// tempo, and a zero tempo is meaningless).
+    fn set_tempo(&mut self, tick: u64, us_per_beat: u32) -> bool {
         if let (Clock::Metrical(tpb), true) = (self.clock, us_per_beat > 0) {
             self.anchor_seconds = self.seconds_at(tick);
             self.anchor_tick = tick;
             self.seconds_per_tick = us_per_beat as f64 * 1e-6 / tpb;
+            true
+        } else {
+            false
         }
     }
 }
 
 fn convert(message: MidiMessage) -> Option<ChannelMessage> {
     Some(match message {
-        MidiMessage::NoteOn { key, vel } if vel.as_int() == 0 => {
-            ChannelMessage::NoteOff { key: key.as_int() }
-        }
+        MidiMessage::NoteOn { key, vel } if vel.as_int() == 0 => ChannelMessage::NoteOff {
+            key: key.as_int(),
+            velocity: 0,
+        },
         MidiMessage::NoteOn { key, vel } => ChannelMessage::NoteOn {
             key: key.as_int(),
             velocity: vel.as_int(),
         },
-        MidiMessage::NoteOff { key, .. } => ChannelMessage::NoteOff { key: key.as_int() },
+        MidiMessage::NoteOff { key, vel } => ChannelMessage::NoteOff {
+            key: key.as_int(),
+            velocity: vel.as_int(),
+        },
         MidiMessage::Aftertouch { key, vel } => ChannelMessage::KeyPressure {
             key: key.as_int(),
             pressure: vel.as_int(),
@@ -466,7 +585,10 @@ mod tests {
                 key: u7::new(60),
                 vel: u7::new(0)
             }),
-            Some(ChannelMessage::NoteOff { key: 60 })
+            Some(ChannelMessage::NoteOff {
+                key: 60,
+                velocity: 0
+            })
         );
         let raw = ChannelMessage::PitchBend { bend: -8192 }.to_raw();
         assert_eq!(raw, (0xE0, 0, 0));

@@ -33,6 +33,10 @@ pub enum MusicError {
     /// The model scored every allowed next token as impossible (non-finite scores).
     #[error("the music model gave no usable next token")]
     NoToken,
+    /// The caller stopped the work before it finished (see
+    /// [`continue_seed_until`](super::continuation::continue_seed_until)).
+    #[error("stopped before the end")]
+    Stopped,
 }
 
 /// How a frame's notes become the NADE's binary variables.

@@ -691,7 +691,7 @@ impl PartSynth for BuiltinSynth {
         let channel = channel & 15;
         match message {
             ChannelMessage::NoteOn { key, velocity } => self.note_on(channel, key, velocity),
-            ChannelMessage::NoteOff { key } => self.note_off(channel, key),
+            ChannelMessage::NoteOff { key, .. } => self.note_off(channel, key),
             ChannelMessage::Controller { controller, value } => {
                 self.controller(channel, controller, value)
             }
@@ -756,7 +756,13 @@ mod tests {
             },
         );
         render(&mut synth, 4410);
-        synth.event(0, ChannelMessage::NoteOff { key: 60 });
+        synth.event(
+            0,
+            ChannelMessage::NoteOff {
+                key: 60,
+                velocity: 0,
+            },
+        );
         let held = render(&mut synth, 44_100);
         assert!(
             held[40_000..].iter().any(|s| s.abs() > 0.01),

@@ -29,4 +29,7 @@ pub enum RenderError {
     /// Writing the output failed.
     #[error(transparent)]
     Output(#[from] AudioError),
+    /// The caller's sink stopped the rendering before the end.
+    #[error("rendering was stopped")]
+    Stopped,
 }

@@ -251,7 +251,7 @@ impl Router {
                         load[ch][k] += e.seconds - t0 + RELEASE;
                     }
                 }
-                ChannelMessage::NoteOff { key } => {
+                ChannelMessage::NoteOff { key, .. } => {
                     let k = key as usize & 127;
                     if let Some(t0) = started[ch][k].take() {
                         load[ch][k] += e.seconds - t0 + RELEASE;
@@ -306,7 +306,7 @@ impl Router {
     fn route(&self, channel: usize, message: ChannelMessage, mut to: impl FnMut(usize)) {
         let key = match message {
             ChannelMessage::NoteOn { key, .. }
-            | ChannelMessage::NoteOff { key }
+            | ChannelMessage::NoteOff { key, .. }
             | ChannelMessage::KeyPressure { key, .. } => Some(key as usize & 127),
             _ => None,
         };

@@ -6,6 +6,7 @@
 //! - [`ctc`]: greedy and prefix-beam decoding with a word language model and hot words;
 //! - [`endpoint`]: speech/silence detection and the end-of-utterance rules;
 //! - [`recognizer`]: all of it for one stream, [`Recognizer::accept`] in, events out;
+//! - [`live`]: the one microphone → recognizer loop (`reprise listen`, the daemon);
 //! - [`output`]: text, JSON lines, SRT and WebVTT;
 //! - [`score`]: word error counting for evaluation.
 
@@ -14,6 +15,7 @@ pub mod ctc;
 pub mod endpoint;
 mod error;
 pub mod features;
+pub mod live;
 pub mod lm;
 pub mod output;
 pub mod recognizer;

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 
 /// Device tests share one JACK server and process-wide environment variables.
@@ -89,4 +89,36 @@ pub fn reprise_fails(args: &[&str], env: &[(&str, &Path)]) -> String {
 /// stderr as text.
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A second JACK server with the dummy driver, named `name` (for tests that make it vanish),
+/// once it accepts clients.
+pub fn start_jack_server(name: &str) -> Child {
+    let server = Command::new("jackd")
+        .args(["-n", name, "-d", "dummy", "-r", "48000", "-p", "256"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("jackd runs");
+    let ready = Command::new("jack_wait")
+        .args(["-w", "-t", "20"])
+        .env("JACK_DEFAULT_SERVER", name)
+        .output()
+        .unwrap();
+    assert!(
+        ready.status.success(),
+        "the JACK server {name} did not start"
+    );
+    server
+}
+
+/// Stops a server from [`start_jack_server`] with SIGTERM, not SIGKILL: a killed server leaves
+/// its slot in JACK's shared-memory registry behind, and the registry holds only a few.
+pub fn stop_jack_server(mut server: Child) {
+    let stopped = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let _ = server.wait();
 }

@@ -301,3 +301,53 @@ pub fn write_tensors(dir: &Path, t: Vec<(String, Vec<usize>, Vec<f32>)>) {
     )
     .unwrap();
 }
+
+/// A single-track MIDI file at `ppq` in `numerator`/2^`power` time: a time signature, then
+/// the notes (key, length in ticks) one after another.
+pub fn seed_bytes(ppq: u16, numerator: u8, power: u8, notes: &[(u8, u32)]) -> Vec<u8> {
+    let mut track = vec![TrackEvent {
+        delta: u28::new(0),
+        kind: TrackEventKind::Meta(MetaMessage::TimeSignature(numerator, power, 24, 8)),
+    }];
+    for &(key, len) in notes {
+        let (channel, key) = (u4::new(0), u7::new(key));
+        track.push(TrackEvent {
+            delta: u28::new(0),
+            kind: TrackEventKind::Midi {
+                channel,
+                message: MidiMessage::NoteOn {
+                    key,
+                    vel: u7::new(90),
+                },
+            },
+        });
+        track.push(TrackEvent {
+            delta: u28::new(len),
+            kind: TrackEventKind::Midi {
+                channel,
+                message: MidiMessage::NoteOff {
+                    key,
+                    vel: u7::new(0),
+                },
+            },
+        });
+    }
+    let smf = Smf {
+        header: Header::new(Format::SingleTrack, Timing::Metrical(u15::new(ppq))),
+        tracks: vec![track],
+    };
+    let mut out = Vec::new();
+    smf.write_std(&mut out).unwrap();
+    out
+}
+
+/// The hostile seed of a bug report: four notes, each 2^27 ticks long, at `ppq` (78 bytes at
+/// ppq 1 made the daemon grow to 22 GB).
+pub fn hostile_seed(ppq: u16) -> Vec<u8> {
+    seed_bytes(
+        ppq,
+        4,
+        2,
+        &[(60, 1 << 27), (64, 1 << 27), (67, 1 << 27), (72, 1 << 27)],
+    )
+}

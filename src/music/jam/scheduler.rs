@@ -55,7 +55,7 @@ pub trait MidiSend {
 
 impl MidiSend for crate::music::live::MidiOut {
     fn send(&mut self, message: &[u8], _due_us: u64) -> bool {
-        crate::music::live::MidiOut::send(self, message).is_ok()
+        self.send_short(message)
     }
 }
 
