@@ -60,7 +60,10 @@ fn rates_of(files: &[PathBuf], texts: &[&str], extra: &[&str]) -> (f64, f64, Str
         chars += n;
         report += &format!("{text:?} -> {hyp:?}\n");
     }
-    let (wer, cer) = (errors as f64 / words as f64, char_errs as f64 / chars as f64);
+    let (wer, cer) = (
+        errors as f64 / words as f64,
+        char_errs as f64 / chars as f64,
+    );
     report += &format!("WER {wer:.3} CER {cer:.3}\n");
     (wer, cer, report)
 }
@@ -83,7 +86,10 @@ fn bundled_model_transcribes_the_spoken_samples() {
     check(wer, cer, &report);
     // Without the LM the characters stay about as good (the LM mostly fixes spelling).
     let (_, cer, report) = rates_of(&files, &texts, &["--no-lm"]);
-    assert!(cer <= MAX_CER + 0.05, "CER without the LM {cer:.3}\n{report}");
+    assert!(
+        cer <= MAX_CER + 0.05,
+        "CER without the LM {cer:.3}\n{report}"
+    );
 }
 
 /// The same speech at 48 kHz in stereo (each sample held for three, a different channel
